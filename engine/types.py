@@ -14,7 +14,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-ENVELOPE_SCHEMA_VERSION = 1
+ENVELOPE_SCHEMA_VERSION: Literal[1] = 1
 
 Headers = Sequence[tuple[str, bytes]]
 
@@ -48,7 +48,9 @@ class Envelope(BaseModel):
         default_factory=lambda: uuid.uuid4().hex, description="Unique id of this envelope."
     )
     correlation_id: str = Field(
-        description="Id tying derived records to their source: MSH-10 for HL7v2, resource id for FHIR."
+        description=(
+            "Id tying derived records to their source: MSH-10 for HL7v2, resource id for FHIR."
+        )
     )
     channel: str = Field(description="Name of the channel that received the source message.")
     received_at: AwareDatetime = Field(description="When the source message was received.")
@@ -197,6 +199,22 @@ class Bus(Protocol):
         *,
         from_beginning: bool = True,
     ) -> Consumer: ...
+
+    async def end_offsets(self, topic: str) -> dict[int, int]:
+        """The offset the next record will get, per partition of ``topic``."""
+        ...
+
+    async def read(
+        self, topic: str, partition: int, offset: int, max_records: int = 500
+    ) -> list[Record]:
+        """Up to ``max_records`` records of one partition from ``offset`` on,
+        outside any consumer group (for tests, replay and operations). Records
+        deleted by retention are skipped; empty when nothing is there."""
+        ...
+
+    async def committed(self, group: str) -> dict[TopicPartition, int]:
+        """The committed next offsets of ``group``, per partition it has committed."""
+        ...
 
 
 class Source(Protocol):

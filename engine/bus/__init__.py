@@ -26,7 +26,9 @@ def open_bus(url: str, **options: Any) -> Bus:
         from engine.bus.kafka import KafkaBus
 
         return KafkaBus(url, **options)
-    raise UnknownBusScheme(f"unknown bus URL scheme {scheme!r} in {url!r}: use sqlite:// or kafka://")
+    raise UnknownBusScheme(
+        f"unknown bus URL scheme {scheme!r} in {url!r}: use sqlite:// or kafka://"
+    )
 
 
 __all__ = ["DEFAULT_BUS_URL", "UnknownBusScheme", "open_bus"]

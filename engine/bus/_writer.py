@@ -1,0 +1,370 @@
+"""The embedded log's single writer: one thread owns the write connection and
+turns everything queued while the previous transaction was committing into one
+transaction (group commit), so N concurrent appends cost one fsync, not N.
+
+Callers on the event loop queue ``(kind, future, payload)`` items; the writer
+resolves the futures after COMMIT with one ``call_soon_threadsafe`` per batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import re
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future as ThreadFuture
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.bus import _retention
+from engine.bus._errors import (
+    BusError,
+    BusWriteError,
+    InvalidPartitionError,
+    InvalidTopicError,
+)
+from engine.bus._store import (
+    MAX_PIDS,
+    OFFSET_BITS,
+    OFFSET_MASK,
+    connect,
+    encode_headers,
+    init_schema,
+)
+from engine.bus.partitioner import murmur2
+from engine.types import AppendResult, TopicSpec
+
+APPEND = 0  # payload: Request -> AppendResult
+APPEND_MANY = 1  # payload: Sequence[Request] -> list[AppendResult], all in one transaction
+COMMIT = 2  # payload: (group, ((topic, partition, next_offset), ...)) -> None
+CREATE = 3  # payload: Sequence[TopicSpec] -> None
+RETENTION = 4  # payload: now_ms or None -> (records deleted, more to delete)
+_STOP = 5
+
+Request = tuple[str, bytes, bytes | None, Any, int | None, str | None]
+"""(topic, value, key, headers, partition, dedup_id) of one append."""
+
+_Prepared = tuple[str, int, int, int, bytes | None, bytes, bytes | None, str | None, int]
+"""(topic, partition, pid, tid, key, value, encoded headers, dedup_id, size)."""
+
+Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
+BatchCallback = Callable[[list[Outcome], dict[str, tuple[int, ...]], bool], None]
+
+# Kafka's rule for topic names, so a name that works here works on Kafka too.
+_TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
+
+_INSERT_RECORD = "INSERT INTO records (id, ts, size, key, value, headers) VALUES (?, ?, ?, ?, ?, ?)"
+_INSERT_DEDUP = (
+    "INSERT INTO dedup (rid, tid, dedup_id) VALUES (?, ?, ?) ON CONFLICT (tid, dedup_id) DO NOTHING"
+)
+_UPDATE_PARTITION = "UPDATE partitions SET next_offset = ?, bytes = bytes + ? WHERE pid = ?"
+_UPSERT_OFFSET = (
+    "INSERT INTO group_offsets (grp, topic, part, next_offset, committed_ms) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (grp, topic, part) DO UPDATE SET"
+    " next_offset = excluded.next_offset, committed_ms = excluded.committed_ms"
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WriterConfig:
+    """What the writer needs from ``EmbeddedLog``'s options."""
+
+    path: Path
+    synchronous: str
+    busy_timeout_ms: int
+    default_partitions: int
+    retention_ms: int | None
+    retention_bytes: int | None
+    dedup_retention_ms: int | None
+    max_batch: int
+    retention_chunk: int
+    clock_ms: Callable[[], int]
+
+
+@dataclass(slots=True)
+class WriteStats:
+    """Counters of the writer since start: committed transactions, records
+    written, and appends answered as duplicates."""
+
+    transactions: int = 0
+    records: int = 0
+    duplicates: int = 0
+
+
+@dataclass(slots=True)
+class _Topic:
+    tid: int
+    pids: list[int]
+    retention_ms: int | None
+    retention_bytes: int | None
+    round_robin: int = 0
+
+
+class LogWriter:
+    """The writer thread. ``submit`` is thread-safe and never blocks."""
+
+    def __init__(
+        self, config: WriterConfig, loop: asyncio.AbstractEventLoop, on_batch: BatchCallback
+    ) -> None:
+        self.config = config
+        self.stats = WriteStats()
+        self.loop = loop
+        self._on_batch = on_batch
+        self._queue: queue.SimpleQueue[tuple[int, Any, Any]] = queue.SimpleQueue()
+        self._ready: ThreadFuture[None] = ThreadFuture()
+        self._finished: ThreadFuture[None] = ThreadFuture()
+        # Daemon: a log never stopped must not keep the interpreter alive.
+        self._thread = threading.Thread(target=self._run, name="wardstream-bus-writer", daemon=True)
+        self._conn: sqlite3.Connection | None = None
+        self._topics: dict[str, _Topic] = {}
+        self._next: dict[int, int] = {}
+        self._pid_topic: dict[int, tuple[str, int]] = {}
+        self._data_version: int | None = None
+        self._new_topics: dict[str, tuple[int, ...]] = {}
+
+    def start(self) -> ThreadFuture[None]:
+        """Start the thread; the returned future completes once the schema is ready."""
+        self._thread.start()
+        return self._ready
+
+    def submit(self, kind: int, future: asyncio.Future[Any] | None, payload: Any) -> None:
+        self._queue.put((kind, future, payload))
+
+    def stop(self) -> ThreadFuture[None]:
+        """Ask the thread to finish what is queued and exit; the future completes then."""
+        self._queue.put((_STOP, None, None))
+        return self._finished
+
+    def _run(self) -> None:
+        try:
+            cfg = self.config
+            cfg.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = connect(
+                cfg.path, busy_timeout_ms=cfg.busy_timeout_ms, synchronous=cfg.synchronous
+            )
+            init_schema(self._conn)
+        except (OSError, sqlite3.Error, BusError) as exc:
+            if self._conn is not None:
+                self._conn.close()
+            self._ready.set_exception(BusError(f"cannot open bus file {cfg.path}: {exc}"))
+            self._finished.set_result(None)
+            return
+        self._ready.set_result(None)
+        try:
+            self._loop_batches()
+        finally:
+            self._conn.close()
+            self._finished.set_result(None)
+
+    def _loop_batches(self) -> None:
+        get, get_nowait, limit = self._queue.get, self._queue.get_nowait, self.config.max_batch
+        while True:
+            batch = [get()]
+            size = 1
+            while size < limit:
+                try:
+                    item = get_nowait()
+                except queue.Empty:
+                    break
+                batch.append(item)
+                size += len(item[2]) if item[0] == APPEND_MANY else 1
+            stopping = any(item[0] == _STOP for item in batch)
+            if stopping:
+                batch = [item for item in batch if item[0] != _STOP]
+            if batch:
+                self._write(batch)
+            if stopping:
+                return
+
+    def _write(self, batch: list[tuple[int, Any, Any]]) -> None:
+        conn = self._conn
+        assert conn is not None
+        outcomes: list[Outcome] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                rows = self._apply(conn, batch, outcomes)
+                conn.execute("COMMIT")
+            finally:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+        # A failure here must fail the callers, never kill the thread and leave
+        # them waiting forever.
+        except Exception as exc:  # noqa: BLE001
+            # Nothing of this transaction is on disk; in-memory offsets may have
+            # moved, so reload them from the file next time.
+            self._data_version = None
+            self._new_topics = {}
+            failed: list[Outcome] = [
+                (fut, None, BusWriteError(f"bus write failed: {exc!r}"))
+                for _, fut, _ in batch
+                if fut is not None
+            ]
+            self._post(failed, {}, appended=False)
+            return
+        self.stats.transactions += 1
+        self.stats.records += rows
+        new_topics, self._new_topics = self._new_topics, {}
+        self._post(outcomes, new_topics, appended=rows > 0)
+
+    def _post(
+        self, outcomes: list[Outcome], new_topics: dict[str, tuple[int, ...]], *, appended: bool
+    ) -> None:
+        # RuntimeError: the event loop is closed, nobody is waiting any more.
+        with contextlib.suppress(RuntimeError):
+            self.loop.call_soon_threadsafe(self._on_batch, outcomes, new_topics, appended)
+
+    def _apply(
+        self, conn: sqlite3.Connection, batch: list[tuple[int, Any, Any]], outcomes: list[Outcome]
+    ) -> int:
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._data_version:
+            # Another connection (another process) wrote since our last
+            # transaction: the cached offsets and topics may be stale.
+            self._reload(conn)
+            self._data_version = version
+        now = self.config.clock_ms()
+        rows: list[tuple[int, int, int, bytes | None, bytes, bytes | None]] = []
+        added: dict[int, int] = {}
+        commits: list[tuple[str, str, int, int, int]] = []
+        for kind, fut, payload in batch:
+            try:
+                if kind == APPEND:
+                    value: Any = self._place(conn, self._prepare(conn, payload), now, rows, added)
+                elif kind == APPEND_MANY:
+                    prepared = [self._prepare(conn, request) for request in payload]
+                    value = [self._place(conn, p, now, rows, added) for p in prepared]
+                elif kind == COMMIT:
+                    group, entries = payload
+                    commits += [(group, t, p, o, now) for t, p, o in entries]
+                    value = None
+                elif kind == CREATE:
+                    for spec in payload:
+                        self._create(conn, spec.name, spec.partitions, spec, now)
+                    value = None
+                else:
+                    value = _retention.enforce(
+                        conn,
+                        (
+                            (t.pids, t.retention_ms, t.retention_bytes)
+                            for t in self._topics.values()
+                        ),
+                        self._next,
+                        now_ms=payload if payload is not None else now,
+                        dedup_retention_ms=self.config.dedup_retention_ms,
+                        chunk=self.config.retention_chunk,
+                    )
+            except (ValueError, TypeError, OverflowError) as exc:
+                # Bad input fails its own caller only; the rest of the batch goes on.
+                value = exc
+            if fut is not None:
+                if isinstance(value, Exception):
+                    outcomes.append((fut, None, value))
+                else:
+                    outcomes.append((fut, value, None))
+        if rows:
+            conn.executemany(_INSERT_RECORD, rows)
+            nxt = self._next
+            conn.executemany(_UPDATE_PARTITION, [(nxt[p], n, p) for p, n in added.items()])
+        if commits:
+            conn.executemany(_UPSERT_OFFSET, commits)
+        return len(rows)
+
+    def _prepare(self, conn: sqlite3.Connection, request: Request) -> _Prepared:
+        """Validate one append and pick its partition; nothing is written yet."""
+        name, value, key, headers, partition, dedup_id = request
+        topic = self._topics.get(name) or self._create(
+            conn, name, self.config.default_partitions, None, self.config.clock_ms()
+        )
+        count = len(topic.pids)
+        if partition is None:
+            if key is not None:
+                partition = (murmur2(key) & 0x7FFFFFFF) % count
+            else:
+                partition = topic.round_robin % count
+                topic.round_robin += 1
+        elif not 0 <= partition < count:
+            raise InvalidPartitionError(f"topic {name!r} has {count} partitions, not {partition}")
+        hblob = encode_headers(headers)
+        size = len(value) + (len(key) if key is not None else 0) + (len(hblob) if hblob else 0)
+        return name, partition, topic.pids[partition], topic.tid, key, value, hblob, dedup_id, size
+
+    def _place(
+        self,
+        conn: sqlite3.Connection,
+        prepared: _Prepared,
+        now: int,
+        rows: list[tuple[int, int, int, bytes | None, bytes, bytes | None]],
+        added: dict[int, int],
+    ) -> AppendResult:
+        name, partition, pid, tid, key, value, hblob, dedup_id, size = prepared
+        offset = self._next[pid]
+        rid = (pid << OFFSET_BITS) | offset
+        if dedup_id is not None and not conn.execute(_INSERT_DEDUP, (rid, tid, dedup_id)).rowcount:
+            (orig,) = conn.execute(
+                "SELECT rid FROM dedup WHERE tid = ? AND dedup_id = ?", (tid, dedup_id)
+            ).fetchone()
+            self.stats.duplicates += 1
+            part = self._pid_topic[orig >> OFFSET_BITS][1]
+            return AppendResult(name, part, orig & OFFSET_MASK, duplicate=True)
+        self._next[pid] = offset + 1
+        rows.append((rid, now, size, key, value, hblob))
+        added[pid] = added.get(pid, 0) + size
+        return AppendResult(name, partition, offset)
+
+    def _create(
+        self, conn: sqlite3.Connection, name: str, partitions: int, spec: TopicSpec | None, now: int
+    ) -> _Topic:
+        existing = self._topics.get(name)
+        if existing is not None:
+            return existing
+        if not isinstance(name, str) or not _TOPIC_NAME.fullmatch(name) or name in (".", ".."):
+            raise InvalidTopicError(f"invalid topic name {name!r}: use 1-249 of [A-Za-z0-9._-]")
+        if partitions < 1:
+            raise InvalidTopicError(f"topic {name!r} needs at least one partition")
+        retention_ms = spec.retention_ms if spec else self.config.retention_ms
+        retention_bytes = spec.retention_bytes if spec else self.config.retention_bytes
+        tid = conn.execute(
+            "INSERT INTO topics (name, partitions, retention_ms, retention_bytes, created_ms)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (name, partitions, retention_ms, retention_bytes, now),
+        ).lastrowid
+        pids: list[int] = []
+        for part in range(partitions):
+            pid = conn.execute(
+                "INSERT INTO partitions (topic, part) VALUES (?, ?)", (name, part)
+            ).lastrowid
+            assert pid is not None
+            if pid >= MAX_PIDS:
+                raise BusWriteError(f"the log holds too many partitions ({pid})")
+            pids.append(pid)
+            self._next[pid] = 0
+            self._pid_topic[pid] = (name, part)
+        assert tid is not None
+        topic = self._topics[name] = _Topic(tid, pids, retention_ms, retention_bytes)
+        self._new_topics[name] = tuple(pids)
+        return topic
+
+    def _reload(self, conn: sqlite3.Connection) -> None:
+        old = self._topics
+        self._topics = {}
+        for tid, name, count, rms, rbytes in conn.execute(
+            "SELECT tid, name, partitions, retention_ms, retention_bytes FROM topics"
+        ):
+            rr = old[name].round_robin if name in old else 0
+            self._topics[name] = _Topic(tid, [0] * count, rms, rbytes, rr)
+        self._next.clear()
+        self._pid_topic.clear()
+        for pid, name, part, nxt in conn.execute(
+            "SELECT pid, topic, part, next_offset FROM partitions"
+        ):
+            self._topics[name].pids[part] = pid
+            self._next[pid] = nxt
+            self._pid_topic[pid] = (name, part)
+        for name, topic in self._topics.items():
+            if name not in old:
+                self._new_topics[name] = tuple(topic.pids)

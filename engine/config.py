@@ -1,0 +1,455 @@
+"""Wardstream configuration: typed settings read from YAML and the environment.
+
+An empty file (or no file) is a valid configuration: one MLLP channel on
+127.0.0.1:2575, the HTTP API on 127.0.0.1:8080, data in ``./var`` and the
+embedded bus at ``sqlite:///var/bus.db``.
+
+Relative paths: ``data_dir`` and the path in a ``sqlite:///`` bus URL, given
+or defaulted, are resolved against the directory of the config file they were
+read from; against the working directory when they come from the environment
+or when there is no file.
+
+Every problem found while loading is reported as ``FILE:LINE:COL: path: message``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from engine import _yaml
+from engine._yaml import LintIssue, Loc
+from engine.bus import DEFAULT_BUS_URL
+
+#: Environment variables that override the file, and the setting each one sets.
+ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
+    "WARDSTREAM_BUS_URL": ("bus", "url"),
+    "WARDSTREAM_HTTP_PORT": ("http", "port"),
+    "WARDSTREAM_HTTP_TOKEN": ("http", "token"),
+    "WARDSTREAM_DATA_DIR": ("data_dir",),
+    "WARDSTREAM_LOG_LEVEL": ("log", "level"),
+}
+
+# Validators that check several fields at once name the offending field
+# (relative to the validated model) in the error context under this key.
+_AT = _yaml.AT
+
+Port = Annotated[int, Field(ge=0, le=65535)]
+Host = Annotated[str, Field(min_length=1, max_length=253)]
+_WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})  # noqa: S104 - compared, never bound
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class KafkaConfig(_Settings):
+    """Client settings used only when ``bus.url`` is a ``kafka://`` URL."""
+
+    enable_idempotence: bool = Field(
+        default=True, description="Idempotent producer (no duplicates from producer retries)."
+    )
+    session_timeout_ms: int = Field(
+        default=10_000,
+        ge=1_000,
+        le=3_600_000,
+        description="Consumer group session timeout: a member silent this long is evicted.",
+    )
+    heartbeat_interval_ms: int = Field(
+        default=3_000,
+        ge=100,
+        description="Consumer heartbeat interval; must be below session_timeout_ms.",
+    )
+    client_id: str = Field(
+        default="wardstream", min_length=1, description="Client id reported to the brokers."
+    )
+
+    @model_validator(mode="after")
+    def _heartbeat_below_session(self) -> Self:
+        if self.heartbeat_interval_ms >= self.session_timeout_ms:
+            raise PydanticCustomError(
+                "heartbeat_too_slow",
+                "must be lower than session_timeout_ms ({session_timeout_ms})",
+                {"session_timeout_ms": self.session_timeout_ms, _AT: ("heartbeat_interval_ms",)},
+            )
+        return self
+
+
+class BusConfig(_Settings):
+    """The durable log every record goes through."""
+
+    url: str = Field(
+        default=DEFAULT_BUS_URL,
+        description=(
+            "Bus driver by URL: sqlite:///PATH (embedded log, the default; a relative PATH "
+            "is resolved like data_dir) or kafka://HOST:PORT[,HOST:PORT]. "
+            "Environment: WARDSTREAM_BUS_URL."
+        ),
+    )
+    partitions: int = Field(
+        default=4, ge=1, le=1024, description="Partitions for topics the engine creates."
+    )
+    synchronous: Literal["full", "normal"] = Field(
+        default="full",
+        description=(
+            "Embedded log durability (SQLite PRAGMA synchronous): full survives power loss, "
+            "normal only process crashes."
+        ),
+    )
+    retention_hours: int | None = Field(
+        default=168, ge=1, description="Hours records are kept; null keeps them forever."
+    )
+    kafka: KafkaConfig = Field(
+        default_factory=KafkaConfig, description="Kafka client settings (kafka:// URLs only)."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, url: str) -> str:
+        scheme, sep, rest = url.partition("://")
+        scheme = scheme.lower()
+        if sep and scheme == "sqlite" and rest.startswith("/") and len(rest) > 1:
+            return url
+        if sep and scheme == "kafka" and rest and all(_is_host_port(b) for b in rest.split(",")):
+            return url
+        raise PydanticCustomError(
+            "bus_url",
+            "expected sqlite:///PATH or kafka://HOST:PORT[,HOST:PORT], got '{url}'",
+            {"url": url},
+        )
+
+
+def absolute_sqlite_url(url: str, base: Path) -> str:
+    """``sqlite:///rel/bus.db`` with its path made absolute against ``base``;
+    other URLs unchanged."""
+    scheme, sep, rest = url.partition("://")
+    if scheme.lower() != "sqlite" or not sep or not rest.startswith("/") or rest.startswith("//"):
+        return url
+    return f"{scheme}:///{base.absolute() / rest[1:]}"
+
+
+def _is_host_port(text: str) -> bool:
+    host, sep, port = text.rpartition(":")
+    return bool(sep and host and port.isdigit() and 0 < int(port) <= 65535)
+
+
+class HttpConfig(_Settings):
+    """The HTTP API and dashboard listener."""
+
+    host: Host = Field(default="127.0.0.1", description="Address the HTTP API listens on.")
+    port: Port = Field(
+        default=8080,
+        description="TCP port of the API (0: any free port). Environment: WARDSTREAM_HTTP_PORT.",
+    )
+    token: str | None = Field(
+        default=None,
+        min_length=1,
+        repr=False,
+        description=(
+            "Bearer token required by the API; null disables authentication. "
+            "Environment: WARDSTREAM_HTTP_TOKEN."
+        ),
+    )
+
+
+class LogConfig(_Settings):
+    """Log output."""
+
+    level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info",
+        description="Lowest level written (case-insensitive). Environment: WARDSTREAM_LOG_LEVEL.",
+    )
+    format: Literal["auto", "json", "console"] = Field(
+        default="auto",
+        description="json: JSON lines; console: human-readable; auto: console on a TTY, else json.",
+    )
+    redact_phi: bool = Field(
+        default=True,
+        description="Mask names, identifiers, dates of birth and HL7 patient segments in logs.",
+    )
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+
+class MllpSourceConfig(_Settings):
+    """An HL7v2 listener speaking MLLP over TCP."""
+
+    type: Literal["mllp"] = Field(default="mllp", description="Source kind.")
+    host: Host = Field(default="127.0.0.1", description="Address to listen on.")
+    port: Port = Field(default=2575, description="TCP port to listen on (0: any free port).")
+    max_frame_bytes: int = Field(
+        default=1_048_576,
+        ge=1_024,
+        le=268_435_456,
+        description="Largest accepted message; bigger frames are rejected with an AR.",
+    )
+    idle_timeout_s: float = Field(
+        default=300, gt=0, description="Seconds a connection may stay silent before it is closed."
+    )
+    max_connections: int = Field(
+        default=1024, ge=1, description="Concurrent connections accepted; more wait in backlog."
+    )
+
+
+# One member for now; file drops and FHIR ingest join this union by ``type``.
+SourceConfig = Annotated[MllpSourceConfig, Field(discriminator="type")]
+
+
+class ChannelConfig(_Settings):
+    """A named source of messages and how to treat them."""
+
+    name: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9_-]*$",
+        max_length=64,
+        description="Unique channel name: lower-case letters, digits, '-' and '_'.",
+    )
+    source: SourceConfig = Field(
+        default_factory=MllpSourceConfig, description="Where messages come from, by type."
+    )
+    strict: bool = Field(
+        default=False,
+        description="Validate message structure against the declared HL7 version.",
+    )
+
+
+class PipelineToggle(_Settings):
+    """Whether a pipeline runs."""
+
+    enabled: bool = Field(default=True, description="Run this pipeline.")
+
+
+class PipelinesConfig(_Settings):
+    """The processing pipelines."""
+
+    normalize: PipelineToggle = Field(
+        default_factory=PipelineToggle, description="Raw messages to canonical events."
+    )
+    census: PipelineToggle = Field(
+        default_factory=PipelineToggle, description="Live bed census per ward."
+    )
+
+
+class RuntimeConfig(_Settings):
+    """Backpressure and lifecycle of the engine."""
+
+    queue_size: int = Field(default=1000, ge=1, description="Capacity of each inter-stage queue.")
+    max_in_flight: int = Field(
+        default=64, ge=1, description="Envelopes one step may process concurrently."
+    )
+    shutdown_grace_s: float = Field(
+        default=10, ge=0, description="Seconds to drain in-flight work on shutdown."
+    )
+
+
+def _default_channels() -> list[ChannelConfig]:
+    return [ChannelConfig(name="mllp-default")]
+
+
+class WardstreamConfig(_Settings):
+    """The whole engine configuration; every setting has a default."""
+
+    data_dir: Path = Field(
+        default=Path("var"),
+        description=(
+            "Directory for engine state. Relative paths are resolved against the config "
+            "file's directory. Environment: WARDSTREAM_DATA_DIR (relative to the working "
+            "directory)."
+        ),
+    )
+    bus: BusConfig = Field(default_factory=BusConfig, description="The durable log.")
+    http: HttpConfig = Field(default_factory=HttpConfig, description="HTTP API listener.")
+    log: LogConfig = Field(default_factory=LogConfig, description="Log output.")
+    channels: list[ChannelConfig] = Field(
+        default_factory=_default_channels,
+        description="Inbound channels; by default one MLLP channel on 127.0.0.1:2575.",
+    )
+    pipelines: PipelinesConfig = Field(
+        default_factory=PipelinesConfig, description="Which pipelines run."
+    )
+    runtime: RuntimeConfig = Field(
+        default_factory=RuntimeConfig, description="Queues, concurrency and shutdown."
+    )
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand_user(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_against_config_dir(cls, data: Any, info: ValidationInfo) -> Any:
+        # Relative locations in a file mean "next to the file", so the engine
+        # finds the same state and log whatever directory it is started from.
+        base = info.context.get("base_dir") if isinstance(info.context, dict) else None
+        if base is None or not isinstance(data, dict):
+            return data
+        data = dict(data)
+        data_dir = data.get("data_dir", cls.model_fields["data_dir"].default)
+        if isinstance(data_dir, str | Path):
+            data["data_dir"] = Path(base) / Path(data_dir).expanduser()
+        bus = data.get("bus", {})
+        if isinstance(bus, dict) and isinstance(url := bus.get("url", DEFAULT_BUS_URL), str):
+            data["bus"] = {**bus, "url": absolute_sqlite_url(url, Path(base))}
+        return data
+
+    @model_validator(mode="after")
+    def _unique_channels_and_ports(self, info: ValidationInfo) -> Self:
+        problems = _conflicts(self)
+        context = info.context if isinstance(info.context, dict) else {}
+        collector = context.get(_yaml.CONFLICTS)
+        if isinstance(collector, list):
+            # Loading collects every conflict so one run reports them all.
+            collector.extend(problems)
+        elif problems:
+            loc, message = problems[0]
+            raise PydanticCustomError("conflict", "{problem}", {"problem": message, _AT: loc})
+        return self
+
+
+def _conflicts(config: WardstreamConfig) -> list[tuple[Loc, str]]:
+    """Channel names used twice, and listeners bound to the same host and port."""
+    problems: list[tuple[Loc, str]] = []
+    names: dict[str, int] = {}
+    for i, channel in enumerate(config.channels):
+        if channel.name in names:
+            message = (
+                f"channel name {channel.name!r} is already taken by channels[{names[channel.name]}]"
+            )
+            problems.append((("channels", i, "name"), message))
+        names.setdefault(channel.name, i)
+    taken: list[tuple[str, int, str]] = [(config.http.host, config.http.port, "http")]
+    for i, channel in enumerate(config.channels):
+        host, port = channel.source.host, channel.source.port
+        for other_host, other_port, owner in taken:
+            # Port 0 asks the OS for a free port, so it never collides.
+            same_host = host == other_host or bool({host, other_host} & _WILDCARD_HOSTS)
+            if port and port == other_port and same_host:
+                message = f"port {port} on {host} is already used by {owner}"
+                problems.append((("channels", i, "source", "port"), message))
+                break
+        taken.append((host, port, f"channels[{i}] ({channel.name})"))
+    return problems
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; ``issues`` lists every problem found."""
+
+    def __init__(self, issues: list[LintIssue]) -> None:
+        super().__init__("\n".join(str(issue) for issue in issues))
+        self.issues = issues
+
+
+def load_config(
+    path: Path | str | None = None, *, environ: Mapping[str, str] | None = None
+) -> WardstreamConfig:
+    """Read the config file at ``path`` (defaults only when ``None``), then apply
+    the ``WARDSTREAM_*`` overrides from ``environ`` (``os.environ`` by default).
+
+    Raises ``ConfigError`` listing every problem.
+    """
+    env = os.environ if environ is None else environ
+    if path is None:
+        return parse_config("", source="<defaults>", environ=env)
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([LintIssue(str(path), 0, 0, "", f"cannot read: {exc}")]) from exc
+    return parse_config(text, source=str(path), base_dir=path.absolute().parent, environ=env)
+
+
+def parse_config(
+    text: str,
+    *,
+    source: str = "<string>",
+    base_dir: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> WardstreamConfig:
+    """Validate YAML ``text``; ``source`` names it in errors. No environment
+    overrides are applied unless ``environ`` is given."""
+    config, issues = _validate(text, source, base_dir, environ or {})
+    if config is None:
+        raise ConfigError(issues)
+    return config
+
+
+def lint_file(path: Path | str) -> list[LintIssue]:
+    """Every problem in the config file at ``path`` (the environment is ignored)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return [LintIssue(str(path), 0, 0, "", f"cannot read: {exc}")]
+    return _validate(text, str(path), path.absolute().parent, {})[1]
+
+
+def dump_config(config: WardstreamConfig) -> str:
+    """The config as YAML, every setting included, in field order (diffs cleanly)."""
+    return _yaml.dump(config.model_dump(mode="json"))
+
+
+def _validate(
+    text: str, source: str, base_dir: Path | None, environ: Mapping[str, str]
+) -> tuple[WardstreamConfig | None, list[LintIssue]]:
+    return _yaml.validate_document(
+        WardstreamConfig,
+        text,
+        source,
+        context={"base_dir": base_dir},
+        overrides=_env_overrides(environ),
+    )
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[Loc, tuple[str, str]]:
+    """The settings the environment overrides: path -> (variable, value).
+    An empty variable counts as unset."""
+    found: dict[Loc, tuple[str, str]] = {}
+    for name, path in ENV_OVERRIDES.items():
+        value = environ.get(name)
+        if not value:
+            continue
+        # Relative values from the environment mean the working directory.
+        if path == ("data_dir",):
+            value = str(Path(value).expanduser().absolute())
+        elif path == ("bus", "url"):
+            value = absolute_sqlite_url(value, Path.cwd())
+        found[path] = (name, value)
+    return found
+
+
+__all__ = [
+    "ENV_OVERRIDES",
+    "BusConfig",
+    "ChannelConfig",
+    "ConfigError",
+    "HttpConfig",
+    "KafkaConfig",
+    "LintIssue",
+    "LogConfig",
+    "MllpSourceConfig",
+    "PipelineToggle",
+    "PipelinesConfig",
+    "RuntimeConfig",
+    "SourceConfig",
+    "WardstreamConfig",
+    "absolute_sqlite_url",
+    "dump_config",
+    "lint_file",
+    "load_config",
+    "parse_config",
+]

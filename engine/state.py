@@ -1,0 +1,144 @@
+"""Durable keyed state for pipeline steps, on SQLite.
+
+Each step's state lives in memory (census-sized state is small) and is written
+through in one transaction together with the input offsets the step has
+applied. After a crash the step reloads both and skips records it already
+applied, so state never counts an event twice, whatever the bus redelivers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from engine.types import TopicPartition
+
+_T = TypeVar("_T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS state (
+    step TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
+    PRIMARY KEY (step, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS applied (
+    step TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL,
+    next_offset INTEGER NOT NULL,
+    PRIMARY KEY (step, topic, partition)
+) WITHOUT ROWID;
+"""
+
+
+class StepState:
+    """The in-memory view of one step's keyed state, tracking what changed."""
+
+    def __init__(self, values: dict[str, bytes]) -> None:
+        self._values = values
+        self._dirty: dict[str, bytes | None] = {}
+
+    def get(self, key: str) -> bytes | None:
+        return self._values.get(key)
+
+    def put(self, key: str, value: bytes) -> None:
+        self._values[key] = value
+        self._dirty[key] = value
+
+    def delete(self, key: str) -> None:
+        if self._values.pop(key, None) is not None:
+            self._dirty[key] = None
+
+    def items(self) -> Iterator[tuple[str, bytes]]:
+        return iter(list(self._values.items()))
+
+    def take_dirty(self) -> dict[str, bytes | None]:
+        dirty, self._dirty = self._dirty, {}
+        return dirty
+
+
+class StateStore:
+    """SQLite file holding every step's state and applied offsets."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="state")
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._db is None:
+            db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.executescript(_SCHEMA)
+            self._db = db
+        return self._db
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
+        def call() -> _T:
+            with self._lock:
+                return fn(self._connect())
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    async def load(self, step: str) -> tuple[StepState, dict[TopicPartition, int]]:
+        """The step's state and the next offset to apply per input partition."""
+
+        def read(db: sqlite3.Connection) -> tuple[StepState, dict[TopicPartition, int]]:
+            values = {
+                k: bytes(v)
+                for k, v in db.execute("SELECT key, value FROM state WHERE step = ?", (step,))
+            }
+            applied = {
+                TopicPartition(t, p): o
+                for t, p, o in db.execute(
+                    "SELECT topic, partition, next_offset FROM applied WHERE step = ?", (step,)
+                )
+            }
+            return StepState(values), applied
+
+        return await self._run(read)
+
+    async def commit(
+        self,
+        step: str,
+        dirty: Mapping[str, bytes | None],
+        applied: Mapping[TopicPartition, int],
+    ) -> None:
+        """Write changed keys and applied offsets in one transaction."""
+
+        def write(db: sqlite3.Connection) -> None:
+            db.execute("BEGIN")
+            try:
+                db.executemany(
+                    "INSERT OR REPLACE INTO state (step, key, value) VALUES (?, ?, ?)",
+                    [(step, k, v) for k, v in dirty.items() if v is not None],
+                )
+                db.executemany(
+                    "DELETE FROM state WHERE step = ? AND key = ?",
+                    [(step, k) for k, v in dirty.items() if v is None],
+                )
+                db.executemany(
+                    "INSERT OR REPLACE INTO applied (step, topic, partition, next_offset)"
+                    " VALUES (?, ?, ?, ?)",
+                    [(step, tp.topic, tp.partition, o) for tp, o in applied.items()],
+                )
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+        await self._run(write)
+
+    async def close(self) -> None:
+        def close(db: sqlite3.Connection) -> None:
+            db.close()
+            self._db = None
+
+        if self._db is not None:
+            await self._run(close)
+        self._executor.shutdown(wait=True)
