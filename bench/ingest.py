@@ -36,8 +36,17 @@ def _open(port: int, rate: float, seconds: float, run: str) -> dict[str, float]:
     return asyncio.run(open_loop("127.0.0.1", port, rate, seconds, 16, run)).summary()
 
 
+# Tansu has no InitProducerId: the idempotent producer stays on for real Kafka only.
+KAFKA_TEST_BROKER = {"kafka": {"enable_idempotence": False}}
+
+
 def bench_bus(name: str, bus_url: str | None, workdir: Path, args: argparse.Namespace) -> dict:
-    engine = EngineProcess(workdir / name, bus_url=bus_url, extra=dict(INGEST_ONLY))
+    engine = EngineProcess(
+        workdir / name,
+        bus_url=bus_url,
+        bus=KAFKA_TEST_BROKER if name == "kafka" else {"synchronous": args.synchronous},
+        extra=dict(INGEST_ONLY),
+    )
     engine.start(timeout=60)
     figures: dict[str, dict[str, float]] = {}
     try:
@@ -63,15 +72,16 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=float, default=1000.0)
+    parser.add_argument("--synchronous", default="full", choices=["full", "normal"])
     args = parser.parse_args()
     results: dict[str, dict] = {}
     with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
         for bus in args.bus:
             url = None
             if bus == "kafka":
-                from tests.tansu import running_broker
+                from tests.tansu import TansuBroker
 
-                url = stack.enter_context(running_broker())
+                url = stack.enter_context(TansuBroker()).url
             results[bus] = bench_bus(bus, url, Path(tmp), args)
             for test, fig in results[bus].items():
                 print(

@@ -27,6 +27,7 @@ class EngineProcess:
 
     data_dir: Path
     bus_url: str | None = None
+    bus: dict[str, object] = field(default_factory=dict)
     extra: dict[str, object] = field(default_factory=dict)
     mllp_port: int = field(default_factory=free_port)
     http_port: int = field(default_factory=free_port)
@@ -48,7 +49,7 @@ class EngineProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         config: dict[str, object] = {
             "data_dir": str(self.data_dir),
-            "bus": {"url": self.bus_url or f"sqlite:///{self.data_dir / 'bus.db'}"},
+            "bus": {"url": self.bus_url or f"sqlite:///{self.data_dir / 'bus.db'}", **self.bus},
             "http": {"host": "127.0.0.1", "port": self.http_port},
             "log": {"level": "info", "format": "json"},
             "channels": [

@@ -24,8 +24,9 @@ from typing import Any, cast
 import structlog
 
 from connectors.mllp.framing import MllpDecoder, OversizeFrame, encode_frame
-from engine.types import Bus, Envelope, Stage
+from engine.types import Bus
 from pipelines.hl7v2 import (
+    HL7_CONTENT_TYPE,
     MESSAGE_TYPES,
     AckCode,
     AckError,
@@ -34,12 +35,15 @@ from pipelines.hl7v2 import (
     IntakeResult,
     Message,
     build_ack,
+    intake_dedup_id,
+    intake_envelope,
+    intake_key,
     parse_bytes,
+    refusal_envelope,
     validate_for_intake,
 )
 from schemas.topics import DLQ, RAW_HL7V2
 
-HL7_CONTENT_TYPE = "x-application/hl7-v2+er7"
 STEP_ID = "mllp.intake"
 
 
@@ -51,6 +55,14 @@ def _sequential_ids() -> Callable[[], str]:
     """ACK control ids: a random prefix per listener and a counter (fits MSH-10's 20)."""
     prefix, counter = uuid.uuid4().hex[:8], itertools.count(1)
     return lambda: f"{prefix}{next(counter)}"
+
+
+def _random_ids() -> Callable[[], str]:
+    """Envelope ids like ``uuid4().hex``, from a generator seeded once by the OS:
+    ``uuid4`` per message reads the OS entropy source, and that system call
+    hands the GIL to the bus writer thread in the middle of every message."""
+    rng = random.Random(uuid.uuid4().int)
+    return lambda: f"{rng.getrandbits(128):032x}"
 
 
 class LatencyReservoir:
@@ -169,8 +181,9 @@ class MllpListener:
         self.message_types = message_types
         self.clock = clock
         self._ack_ids = ack_ids or _sequential_ids()
+        self._envelope_ids = _random_ids()
         self.stats = ListenerStats()
-        self.log = structlog.get_logger().bind(channel=channel)
+        self.log = structlog.get_logger(channel=channel)
         self._server: asyncio.Server | None = None
         self._active: set[_Connection] = set()
         self._waiting: deque[_Connection] = deque()
@@ -253,61 +266,43 @@ class MllpListener:
     async def _answer(self, item: bytes | OversizeFrame, peer: str) -> bytes:
         received_at = self.clock()
         if isinstance(item, OversizeFrame):
-            return await self._refuse_oversize(item, peer, received_at)
+            self.stats.oversize_frames += 1
+            reason = f"frame of {item.size} bytes exceeds the {self.max_frame_bytes}-byte limit"
+            error = AckError(ErrorCode.VALUE_TOO_LONG, reason)
+            result = IntakeResult("AR", _salvage(item.head), error)
+            await self._dead_letter(item.head, result, peer, received_at, size=item.size)
+            return self._reply(result.message, "AR", error)
         self.stats.messages_in += 1
         result = validate_for_intake(item, message_types=self.message_types)
         message = result.message
         if message is None or not result.accepted:
             await self._dead_letter(item, result, peer, received_at)
             return self._reply(message, result.ack_code, result.error)
-        header = message.header
-        envelope = Envelope(
-            correlation_id=header.control_id,
+        envelope = intake_envelope(
+            message,
             channel=self.channel,
             received_at=received_at,
-            content_type=HL7_CONTENT_TYPE,
-            payload=message.text,
-            headers={
-                "sending_application": header.sending_application,
-                "sending_facility": header.sending_facility,
-                "message_type": header.message_type,
-                "peer": peer,
-            },
-        )
-        key = message.get("PID-3") or f"{header.sending_application}^{header.sending_facility}"
-        dedup_id = (
-            f"{self.channel}|{header.sending_application}|{header.sending_facility}"
-            f"|{header.control_id}"
+            headers={"peer": peer},
+            envelope_id=self._envelope_ids(),
         )
         try:
             await self.bus.append(
-                self.topic, envelope.to_bytes(), key=key.encode(), dedup_id=dedup_id
+                self.topic,
+                envelope.to_bytes(),
+                key=intake_key(message),
+                dedup_id=intake_dedup_id(message, self.channel),
             )
         except Exception as exc:  # noqa: BLE001 - any driver failure means "not durable": AE
             self.stats.append_failures += 1
             self.log.error(
                 "mllp.append.failed",
                 peer=peer,
-                control_id=header.control_id,
+                control_id=envelope.correlation_id,
                 error=type(exc).__name__,
             )
             error = AckError(ErrorCode.APPLICATION_INTERNAL_ERROR, "message could not be stored")
             return self._reply(message, "AE", error)
         return self._reply(message, "AA", None)
-
-    async def _refuse_oversize(
-        self, frame: OversizeFrame, peer: str, received_at: datetime
-    ) -> bytes:
-        self.stats.oversize_frames += 1
-        message: Message | None
-        try:
-            message = parse_bytes(frame.head)
-        except Hl7ParseError:
-            message = None
-        reason = f"frame of {frame.size} bytes exceeds the {self.max_frame_bytes}-byte limit"
-        result = IntakeResult("AR", message, AckError(ErrorCode.VALUE_TOO_LONG, reason))
-        await self._dead_letter(frame.head, result, peer, received_at, size=frame.size)
-        return self._reply(message, "AR", result.error)
 
     async def _dead_letter(
         self,
@@ -327,24 +322,16 @@ class MllpListener:
             location=error.location,
             control_id=control_id,
         )
-        headers = {
-            "dlq.step_id": STEP_ID,
-            "dlq.reason": error.text,
-            "dlq.error_code": str(int(error.code)),
-            "ack_code": result.ack_code,
-            "payload_encoding": "latin-1",
-            "peer": peer,
-        }
-        if size is not None:
-            headers["frame_bytes"] = str(size)
-        letter = Envelope(
-            correlation_id=control_id or f"mllp-{uuid.uuid4().hex}",
+        headers = {"peer": peer} if size is None else {"peer": peer, "frame_bytes": str(size)}
+        letter = refusal_envelope(
+            raw,
+            ack_code=result.ack_code,
+            error=error,
+            control_id=control_id,
             channel=self.channel,
             received_at=received_at,
-            content_type=HL7_CONTENT_TYPE,
-            payload=raw.decode("latin-1"),
+            step_id=STEP_ID,
             headers=headers,
-            trail=[Stage(step_id=STEP_ID, at=received_at, status="error", detail=error.text)],
         )
         try:
             await self.bus.append(self.dlq_topic, letter.to_bytes())
@@ -359,6 +346,14 @@ class MllpListener:
         self.stats.acks[code] += 1
         codec = message.codec if message is not None else "ascii"
         return encode_frame(text.encode(codec, errors="replace"))
+
+
+def _salvage(head: bytes) -> Message | None:
+    """The parse of an oversize frame's first bytes, to echo its MSH-10."""
+    try:
+        return parse_bytes(head)
+    except Hl7ParseError:
+        return None
 
 
 class _Connection(asyncio.Protocol):

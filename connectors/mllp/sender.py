@@ -62,7 +62,7 @@ class MllpSender:
         self._decoder = MllpDecoder(max_ack_bytes)
         self._pending: deque[bytes | OversizeFrame] = deque()
         self._lock = asyncio.Lock()
-        self._log = structlog.get_logger().bind(peer=f"{host}:{port}")
+        self._log = structlog.get_logger(peer=f"{host}:{port}")
 
     async def __aenter__(self) -> MllpSender:
         return self

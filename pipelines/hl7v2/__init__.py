@@ -1,5 +1,12 @@
 """HL7v2: a fast lazy tokenizer, ACK building and intake validation."""
 
+from pipelines.hl7v2._intake import (
+    HL7_CONTENT_TYPE,
+    intake_dedup_id,
+    intake_envelope,
+    intake_key,
+    refusal_envelope,
+)
 from pipelines.hl7v2.ack import (
     DEFAULT_VERSION,
     MESSAGE_TYPES,
@@ -26,6 +33,7 @@ from pipelines.hl7v2.tokenizer import (
 
 __all__ = [
     "DEFAULT_VERSION",
+    "HL7_CONTENT_TYPE",
     "MESSAGE_TYPES",
     "SUPPORTED_VERSIONS",
     "Ack",
@@ -41,9 +49,13 @@ __all__ = [
     "MessageHeader",
     "Segment",
     "build_ack",
+    "intake_dedup_id",
+    "intake_envelope",
+    "intake_key",
     "parse",
     "parse_ack",
     "parse_bytes",
+    "refusal_envelope",
     "split_batch",
     "validate_for_intake",
 ]

@@ -119,6 +119,8 @@ def _decode_sequence(seq: str, d: Delimiters, codec: str) -> str:
 def escape(text: str, delimiters: Delimiters) -> str:
     """Escape ``text`` so it can stand as one leaf value; line breaks become \\.br\\."""
     esc = delimiters.escape
+    if text.isalnum():
+        return text  # the common case: ids and codes need no escaping
     out = text.replace(esc, f"{esc}E{esc}")
     for char, name in (
         (delimiters.field, "F"),

@@ -59,14 +59,14 @@ def build_ack(
         error = AckError(ErrorCode.APPLICATION_INTERNAL_ERROR, text or "application error")
     d = inbound.delimiters if inbound is not None else DEFAULT_DELIMITERS
     if inbound is not None:
-        msh = inbound.segments()[0]
-        encoding = inbound.encoding_characters
-        send_app, send_fac, recv_app, recv_fac = (msh.field(n).raw for n in (3, 4, 5, 6))
+        raw = inbound.msh.raw_field
+        encoding = raw(2)
+        send_app, send_fac, recv_app, recv_fac = raw(3), raw(4), raw(5), raw(6)
         trigger = inbound.header.trigger_event
-        processing = msh.field(11).raw or "P"
-        version = msh.field(12).raw or DEFAULT_VERSION
-        charset = msh.field(18).raw
-        echoed = msh.field(10).raw
+        processing = raw(11) or "P"
+        version = raw(12) or DEFAULT_VERSION
+        charset = raw(18)
+        echoed = raw(10)
     else:
         encoding = d.encoding_characters
         send_app = send_fac = recv_app = recv_fac = trigger = charset = echoed = ""
@@ -239,7 +239,7 @@ def _check_header(
     message: Message, message_types: Mapping[str, frozenset[str]], versions: frozenset[str]
 ) -> IntakeResult | None:
     header = message.header
-    last = len(message.segments()[0])
+    last = len(message.msh)
     for number, value, what in (
         (9, header.message_code, "message type"),
         (10, header.control_id, "message control id"),

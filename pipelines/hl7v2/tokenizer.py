@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from pipelines.hl7v2._batch import split_batch
 from pipelines.hl7v2._encoding import (
@@ -102,6 +102,17 @@ class Segment:
             n -= 1
         return Field(fields[n] if n < len(fields) else "", msg)
 
+    def raw_field(self, n: int) -> str:
+        """The text of field ``n`` as received (repetitions, escapes and all);
+        ``""`` when absent."""
+        if self._is_msh and n <= 2:
+            return self.field(n).raw
+        if n < 1:
+            raise Hl7PathError(f"field numbers start at 1, got {n}")
+        fields = self._fields or self._split()
+        index = n - 1 if self._is_msh else n
+        return fields[index] if index < len(fields) else ""
+
     def value(
         self, n: int, component: int = 1, subcomponent: int = 1, *, repetition: int = 1
     ) -> str:
@@ -145,8 +156,7 @@ def _leaf(value: str, message: Message, rep: int, comp: int, sub: int) -> str:
     return value
 
 
-@dataclass(frozen=True, slots=True)
-class MessageHeader:
+class MessageHeader(NamedTuple):
     """Quick access to MSH. Application/facility fields (HD) are the raw field
     text; the others are decoded leaf values."""
 
@@ -245,23 +255,29 @@ class Message:
         return _leaf(fields[field], self, rep, comp, sub)
 
     @property
+    def msh(self) -> Segment:
+        """The MSH segment (always the first)."""
+        return self._segments[0]
+
+    @property
     def header(self) -> MessageHeader:
         """MSH quick access (computed once)."""
         if self._header is None:
-            msh = self._segments[0]
+            raw = self._segments[0].raw_field
+            kind = raw(9)
             self._header = MessageHeader(
-                sending_application=msh.field(3).raw,
-                sending_facility=msh.field(4).raw,
-                receiving_application=msh.field(5).raw,
-                receiving_facility=msh.field(6).raw,
-                timestamp=msh.value(7),
-                message_code=msh.value(9),
-                trigger_event=msh.value(9, 2),
-                message_structure=msh.value(9, 3),
-                control_id=msh.value(10),
-                processing_id=msh.value(11),
-                version=msh.value(12),
-                charset=msh.value(18),
+                sending_application=raw(3),
+                sending_facility=raw(4),
+                receiving_application=raw(5),
+                receiving_facility=raw(6),
+                timestamp=_leaf(raw(7), self, 1, 1, 1),
+                message_code=_leaf(kind, self, 1, 1, 1),
+                trigger_event=_leaf(kind, self, 1, 2, 1),
+                message_structure=_leaf(kind, self, 1, 3, 1),
+                control_id=_leaf(raw(10), self, 1, 1, 1),
+                processing_id=_leaf(raw(11), self, 1, 1, 1),
+                version=_leaf(raw(12), self, 1, 1, 1),
+                charset=_leaf(raw(18), self, 1, 1, 1),
             )
         return self._header
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import pytest
+from structlog.testing import capture_logs
 
 from connectors.mllp import MllpDecoder, MllpListener, MllpSender, encode_frame
 from engine.bus import open_bus
@@ -408,3 +409,20 @@ async def test_connections_over_the_limit_wait_for_a_free_slot(
     await first.close()
     assert (await second.ack()).control_id == "W-2"
     assert listener.stats.connections_waiting == 0
+
+
+async def test_logs_carry_no_message_content(start_listener: StartListener) -> None:
+    with capture_logs() as logs:
+        listener = await start_listener()
+        client = await Client.connect(listener.port)
+        good = adt("A01", "G-1", "MRN7781234", name="OKONKWO^ADAEZE", birth_date="19610923")
+        for message in (good, good.replace("ADT^A01", "XYZ^A01"), good.replace("EVN", "E\0N")):
+            await client.write(frame(message))
+            await client.ack()
+        await client.close()
+        await eventually(lambda: listener.stats.connections_open == 0)
+    assert {e["event"] for e in logs} >= {"mllp.message.refused", "mllp.connection.closed"}
+    assert [e["error_code"] for e in logs if e["event"] == "mllp.message.refused"] == [200, 102]
+    assert all(e["channel"] == CHANNEL for e in logs)
+    for secret in ("OKONKWO", "ADAEZE", "MRN7781234", "19610923"):
+        assert secret not in repr(logs)

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
-from pipelines.hl7v2 import MESSAGE_TYPES, ErrorCode, validate_for_intake
+from pipelines.hl7v2 import (
+    HL7_CONTENT_TYPE,
+    MESSAGE_TYPES,
+    ErrorCode,
+    intake_dedup_id,
+    intake_envelope,
+    intake_key,
+    refusal_envelope,
+    validate_for_intake,
+)
 from tests.hl7_factory import adt
 
 GOOD = adt("A01", "C-1", "P1")
@@ -88,3 +99,48 @@ def test_local_types_can_be_added() -> None:
     assert not validate_for_intake(local).accepted
     wider = {**MESSAGE_TYPES, "ZAD": frozenset({"Z01"})}
     assert validate_for_intake(local, message_types=wider).accepted
+
+
+def test_intake_envelope_key_and_dedup_id() -> None:
+    message = validate_for_intake(adt("A01", "C-9", "P42", sending_app="PAS")).message
+    assert message is not None
+    at = datetime(2026, 1, 5, tzinfo=UTC)
+    envelope = intake_envelope(
+        message, channel="feed", received_at=at, headers={"peer": "p"}, envelope_id="e1"
+    )
+    assert (envelope.id, envelope.correlation_id, envelope.channel) == ("e1", "C-9", "feed")
+    assert envelope.content_type == HL7_CONTENT_TYPE
+    assert envelope.payload == message.text
+    assert envelope.headers == {
+        "sending_application": "PAS",
+        "sending_facility": "GENERAL",
+        "message_type": "ADT^A01",
+        "peer": "p",
+    }
+    assert intake_key(message) == b"P42"
+    assert intake_dedup_id(message, "feed") == "feed|PAS|GENERAL|C-9"
+    no_patient = validate_for_intake(f"{MSH}|ORU^R01|C1|P|2.5\rOBR|1\r").message
+    assert no_patient is not None
+    assert intake_key(no_patient) == b"EHR^GENERAL"
+
+
+def test_refusal_envelope_keeps_the_exact_bytes() -> None:
+    raw = bytes(range(256))
+    result = validate_for_intake(raw)
+    assert result.error is not None
+    at = datetime(2026, 1, 5, tzinfo=UTC)
+    letter = refusal_envelope(
+        raw,
+        ack_code=result.ack_code,
+        error=result.error,
+        control_id="",
+        channel="feed",
+        received_at=at,
+        step_id="mllp.intake",
+    )
+    assert letter.payload.encode("latin-1") == raw
+    assert letter.headers["dlq.step_id"] == "mllp.intake"
+    assert letter.headers["dlq.error_code"] == str(int(result.error.code))
+    assert letter.headers["dlq.reason"] == result.error.text
+    assert letter.trail[0].status == "error"
+    assert letter.correlation_id

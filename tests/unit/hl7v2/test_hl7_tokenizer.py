@@ -248,3 +248,16 @@ def test_split_batch_refuses_segments_outside_a_message() -> None:
     with pytest.raises(Hl7ParseError) as caught:
         split_batch("BHS|^~\\&\rPID|1\rMSH|^~\\&|A\r")
     assert caught.value.location == "PID"
+
+
+def test_raw_field_keeps_repetitions_and_escapes() -> None:
+    msg = parse(ADT.replace("DOE^JOHN", "DOE\\S\\X^JOHN"))
+    pid = msg.segment("PID")
+    assert pid is not None
+    assert pid.raw_field(3) == "123456^^^UCLH^MR~9990001112^^^NHS^NH"
+    assert pid.raw_field(5) == "DOE\\S\\X^JOHN"
+    assert pid.raw_field(40) == ""
+    assert msg.msh.raw_field(1) == "|"
+    assert msg.msh.raw_field(2) == "^~\\&"
+    assert msg.msh.raw_field(4) == "UCLH^1.2.3^ISO"
+    assert msg.get("PID-5") == "DOE^X"
