@@ -1,17 +1,20 @@
 """HL7v2 parse benchmark: Wardstream's tokenizer against hl7apy, python-hl7 and a
 bare ``str.split``, on one core, one 4-segment ADT^A01 (MSH, EVN, PID, PV1).
 
-    .venv/bin/python bench/parse.py [--seconds 2]
+    .venv/bin/python bench/parse.py [--seconds 2] [--runs 3]
 
 Every contender parses the message and reads MSH-9, MSH-10, PID-3 and PV1-3, so
 the figures compare the same work. Two bare ``str.split`` baselines: "eager"
 splits the whole tree up front (a plain str.split tokenizer), "minimal" splits
-only segments and fields (the floor). Prints msg/s side by side and the ratios.
+only segments and fields (the floor). Prints the median msg/s of ``--runs`` runs
+(each contender runs once per round, so a noisy moment hits all of them), the
+spread, and the ratios.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -134,7 +137,8 @@ def rate(reader: Reader, seconds: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=2.0, help="time per contender")
+    parser.add_argument("--seconds", type=float, default=2.0, help="time per contender and run")
+    parser.add_argument("--runs", type=int, default=3, help="runs per contender (median reported)")
     args = parser.parse_args()
     contenders: list[tuple[str, Reader | str]] = [
         ("wardstream tokenizer", wardstream),
@@ -143,14 +147,20 @@ def main() -> None:
         ("eager str.split", eager_split),
         ("minimal str.split", minimal_split),
     ]
-    results: dict[str, float] = {}
-    print(f"{'parser':<24}{'msg/s':>12}  (4-segment ADT^A01, read MSH-9, MSH-10, PID-3, PV1-3)")
+    runs: dict[str, list[float]] = {}
+    for _ in range(args.runs):
+        for name, reader in contenders:
+            if not isinstance(reader, str):
+                runs.setdefault(name, []).append(rate(reader, args.seconds))
+    results = {name: statistics.median(rates) for name, rates in runs.items()}
+    print(f"4-segment ADT^A01, read MSH-9, MSH-10, PID-3, PV1-3; median of {args.runs} runs")
+    print(f"{'parser':<24}{'msg/s':>12}{'min':>12}{'max':>12}")
     for name, reader in contenders:
         if isinstance(reader, str):
             print(f"{name:<24}{'skipped':>12}  {reader}")
             continue
-        results[name] = rate(reader, args.seconds)
-        print(f"{name:<24}{results[name]:>12,.0f}")
+        low, high = min(runs[name]), max(runs[name])
+        print(f"{name:<24}{results[name]:>12,.0f}{low:>12,.0f}{high:>12,.0f}")
     ours = results["wardstream tokenizer"]
     for other in ("hl7apy parse_message", "python-hl7", "eager str.split", "minimal str.split"):
         if other in results:

@@ -1,16 +1,18 @@
-"""The HTTP API: health, readiness, and the live census as JSON."""
+"""The HTTP API: health, readiness, the live census as JSON, and FHIR R4 at /fhir."""
 
 from __future__ import annotations
 
 import contextlib
 import secrets
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 
+from engine.fhir.api import mount_fhir
 from pipelines.census import census_snapshot
 
 if TYPE_CHECKING:
@@ -29,8 +31,18 @@ def _census_document(engine: Engine) -> dict[str, Any]:
 
 
 def create_app(engine: Engine, token: str | None = None) -> FastAPI:
-    """The API of a running engine. With ``token`` set, /api requires ``Bearer <token>``."""
+    """The API of a running engine. With ``token`` set, /api and /fhir (but
+    /fhir/metadata) require ``Bearer <token>``."""
     app = FastAPI(title="Wardstream", version="0.1.0", docs_url="/docs", redoc_url=None)
+    mount_fhir(
+        app,
+        store=engine.fhir_store,
+        ingest=engine.fhir_ingest,
+        token=token,
+        software_version=app.version,
+        # The capabilities are fixed when the engine starts: that is their date.
+        clock=lambda: engine.started_at or datetime.now(UTC),
+    )
 
     def require_token(request: Request) -> None:
         if token is None:

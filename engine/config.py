@@ -18,6 +18,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -225,6 +226,26 @@ class ChannelConfig(_Settings):
         default=False,
         description="Validate message structure against the declared HL7 version.",
     )
+    timezone: str | None = Field(
+        default=None,
+        description=(
+            "IANA zone (e.g. Europe/London) for HL7 date/times sent without an offset; "
+            "default: the engine's `timezone`."
+        ),
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        return value if value is None else _check_zone(value)
+
+
+def _check_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r}") from exc
+    return value
 
 
 class PipelineToggle(_Settings):
@@ -241,6 +262,85 @@ class PipelinesConfig(_Settings):
     )
     census: PipelineToggle = Field(
         default_factory=PipelineToggle, description="Live bed census per ward."
+    )
+    fhir_out: PipelineToggle = Field(
+        default_factory=PipelineToggle,
+        description="Canonical events to FHIR R4 transaction Bundles on fhir.out.",
+    )
+
+
+class FhirDestinationConfig(_Settings):
+    """A FHIR R4 server the engine writes its FHIR output (``fhir.out``) to."""
+
+    name: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9_-]*$",
+        max_length=64,
+        description=(
+            "Unique destination name: lower-case letters, digits, '-' and '_'. Its consumer "
+            "group is dest.<name>."
+        ),
+    )
+    type: Literal["fhir"] = Field(default="fhir", description="Destination kind.")
+    base_url: str = Field(
+        pattern=r"^https?://[^\s/?#]+[^\s?#]*$",
+        description="Base URL of the FHIR server; transaction Bundles are POSTed to it.",
+    )
+    token: str | None = Field(
+        default=None,
+        min_length=1,
+        repr=False,
+        description="Bearer token sent to the server; null sends no Authorization header.",
+    )
+    timeout_s: float = Field(
+        default=10, gt=0, le=600, description="Seconds one request may take before it is retried."
+    )
+    max_retries: int = Field(
+        default=5,
+        ge=0,
+        le=100,
+        description=(
+            "Retries of a Bundle after 5xx, 429, timeouts or connection errors, with "
+            "exponential backoff; then the batch waits and is tried again later (never dropped)."
+        ),
+    )
+    backoff_s: float = Field(
+        default=0.5, ge=0, le=60, description="First retry delay in seconds; doubles each retry."
+    )
+    conditional: Literal["put", "if-none-exist"] = Field(
+        default="put",
+        description=(
+            "How resources are written: put (update at the engine's deterministic id) or "
+            "if-none-exist (conditional create by identifier, for servers assigning ids)."
+        ),
+    )
+
+
+# One member for now; more destination kinds join this union by ``type``.
+DestinationConfig = Annotated[FhirDestinationConfig, Field(discriminator="type")]
+
+
+class FhirConfig(_Settings):
+    """FHIR R4 ingest, output and the result store served at /fhir."""
+
+    validate_on_ingest: bool = Field(
+        default=True,
+        description=(
+            "Validate posted resources against FHIR R4 (structure, cardinality, datatypes, "
+            "required bindings); invalid input is answered 400 with an OperationOutcome."
+        ),
+    )
+    validate_output: bool = Field(
+        default=False,
+        description=(
+            "Validate every resource the engine produces before it goes to fhir.out (invalid "
+            "ones go to dlq); off by default because it is slow on the hot path."
+        ),
+    )
+    store: bool = Field(
+        default=True,
+        description=(
+            "Keep the engine's own FHIR output (fhir.out) in the result store served at /fhir."
+        ),
     )
 
 
@@ -271,6 +371,16 @@ class WardstreamConfig(_Settings):
             "directory)."
         ),
     )
+    timezone: str = Field(
+        default="UTC",
+        description="IANA zone for HL7 date/times sent without an offset (channels may override).",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_engine_zone(cls, value: str) -> str:
+        return _check_zone(value)
+
     bus: BusConfig = Field(default_factory=BusConfig, description="The durable log.")
     http: HttpConfig = Field(default_factory=HttpConfig, description="HTTP API listener.")
     log: LogConfig = Field(default_factory=LogConfig, description="Log output.")
@@ -283,6 +393,13 @@ class WardstreamConfig(_Settings):
     )
     runtime: RuntimeConfig = Field(
         default_factory=RuntimeConfig, description="Queues, concurrency and shutdown."
+    )
+    fhir: FhirConfig = Field(
+        default_factory=FhirConfig, description="FHIR ingest, output validation and result store."
+    )
+    destinations: list[DestinationConfig] = Field(
+        default_factory=list,
+        description="Where the engine's FHIR output is written, besides its own result store.",
     )
 
     @field_validator("data_dir")
@@ -322,7 +439,8 @@ class WardstreamConfig(_Settings):
 
 
 def _conflicts(config: WardstreamConfig) -> list[tuple[Loc, str]]:
-    """Channel names used twice, and listeners bound to the same host and port."""
+    """Channel and destination names used twice, and listeners bound to the same host
+    and port."""
     problems: list[tuple[Loc, str]] = []
     names: dict[str, int] = {}
     for i, channel in enumerate(config.channels):
@@ -332,6 +450,15 @@ def _conflicts(config: WardstreamConfig) -> list[tuple[Loc, str]]:
             )
             problems.append((("channels", i, "name"), message))
         names.setdefault(channel.name, i)
+    destinations: dict[str, int] = {}
+    for i, destination in enumerate(config.destinations):
+        if destination.name in destinations:
+            first = destinations[destination.name]
+            message = (
+                f"destination name {destination.name!r} is already taken by destinations[{first}]"
+            )
+            problems.append((("destinations", i, "name"), message))
+        destinations.setdefault(destination.name, i)
     taken: list[tuple[str, int, str]] = [(config.http.host, config.http.port, "http")]
     for i, channel in enumerate(config.channels):
         host, port = channel.source.host, channel.source.port
@@ -437,6 +564,9 @@ __all__ = [
     "BusConfig",
     "ChannelConfig",
     "ConfigError",
+    "DestinationConfig",
+    "FhirConfig",
+    "FhirDestinationConfig",
     "HttpConfig",
     "KafkaConfig",
     "LintIssue",

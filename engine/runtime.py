@@ -1,29 +1,41 @@
-"""The embedded runtime: connectors, pipeline steps and the HTTP API in one process.
+"""The embedded runtime: connectors, pipeline steps, sinks and the HTTP API in one process.
 
-Start order: bus → state → steps → HTTP → listeners (ready). Stop order is the
-reverse of intake: listeners stop accepting and finish their ACKs, steps drain
-what is on the bus and commit, then HTTP, state and bus close.
+Start order: bus → state → steps → sinks → HTTP → listeners (ready). Stop
+order is the reverse of intake: listeners stop accepting and finish their
+ACKs, HTTP stops taking FHIR input, steps drain what is on the bus and commit,
+sinks drain theirs, then the stores and the bus close.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
+from collections import Counter
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import structlog
 
+from connectors.fhir import FhirIngest, FhirRestWriter
 from connectors.mllp import MllpListener
 from engine.api import ApiServer, create_app
 from engine.bus import open_bus
-from engine.config import WardstreamConfig
+from engine.config import FhirDestinationConfig, WardstreamConfig
+from engine.fhir.sink import STEP_ID as STORE_STEP
+from engine.fhir.sink import FhirStoreSink
+from engine.fhir.sink_runner import SinkRunner, bus_dead_letters
+from engine.fhir.store import FhirStore
 from engine.runner import StepRunner
 from engine.state import StateStore, StepState
-from engine.types import Bus
+from engine.types import Bus, Emit, Sink
 from pipelines.census import CensusStep
+from pipelines.fhir_in import NormalizeFhir
+from pipelines.fhir_out import FhirOut
 from pipelines.hl7v2.normalize import NormalizeHl7v2
-from schemas.topics import EVENTS_ADT, RAW_HL7V2, default_topics
+from schemas.topics import EVENTS_ADT, EVENTS_OBS, FHIR_OUT, RAW_FHIR, RAW_HL7V2, default_topics
 
 log = structlog.get_logger("wardstream.runtime")
 
@@ -72,7 +84,16 @@ class Engine:
         self.config = config
         self.bus = bus if bus is not None else open_bus(config.bus.url, **bus_options(config))
         self.store = StateStore(config.data_dir / "state.db")
+        self.fhir_store = FhirStore(config.data_dir / "fhir.db", clock=utc_now)
+        self.fhir_ingest = FhirIngest(
+            bus=self.bus,
+            store=self.fhir_store,
+            clock=utc_now,
+            validate=config.fhir.validate_on_ingest,
+        )
         self.steps: list[StepRunner] = []
+        self.sinks: list[SinkRunner] = []
+        self._refused: Counter[str] = Counter()
         self.listeners: list[MllpListener] = []
         self.ready = False
         self.started_at: datetime | None = None
@@ -83,6 +104,8 @@ class Engine:
 
     async def start(self) -> None:
         cfg = self.config
+        # httpx logs every request at info; destinations log retries and refusals themselves.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
         await self.bus.start()
         retention_ms = int(cfg.bus.retention_hours * 3_600_000) if cfg.bus.retention_hours else None
         topics = [
@@ -91,12 +114,32 @@ class Engine:
         ]
         await self.bus.create_topics(topics)
         if cfg.pipelines.normalize.enabled:
-            self.steps.append(self._step(NormalizeHl7v2(utc_now), [RAW_HL7V2]))
+            channel_tz = {
+                channel.name: ZoneInfo(channel.timezone)
+                for channel in cfg.channels
+                if channel.timezone is not None
+            }
+            normalize = NormalizeHl7v2(utc_now, ZoneInfo(cfg.timezone), channel_tz)
+            self.steps.append(self._step(normalize, [RAW_HL7V2]))
+            self.steps.append(self._step(NormalizeFhir(utc_now), [RAW_FHIR]))
         if cfg.pipelines.census.enabled:
             self._census = self._step(CensusStep(utc_now), [EVENTS_ADT])
             self.steps.append(self._census)
+        if cfg.pipelines.fhir_out.enabled:
+            fhir_out = FhirOut(utc_now, validate=cfg.fhir.validate_output)
+            self.steps.append(self._step(fhir_out, [EVENTS_ADT, EVENTS_OBS]))
+        if cfg.fhir.store:
+            store_sink = FhirStoreSink(
+                self.fhir_store, dead_letters=self._dead_letters(STORE_STEP), clock=utc_now
+            )
+            self.sinks.append(self._sink(store_sink, store_sink.name))
+        for destination in cfg.destinations:
+            writer = self._destination(destination)
+            self.sinks.append(self._sink(writer, writer.step_id))
         for step in self.steps:
             await step.start()
+        for sink in self.sinks:
+            await sink.start()
         await self._start_http()
         for channel in cfg.channels:
             source = channel.source
@@ -108,6 +151,7 @@ class Engine:
                 max_frame_bytes=source.max_frame_bytes,
                 idle_timeout_s=source.idle_timeout_s,
                 max_connections=source.max_connections,
+                strict=channel.strict,
                 clock=utc_now,
             )
             await listener.start()
@@ -120,6 +164,39 @@ class Engine:
     def _step(self, processor: Any, topics: list[str]) -> StepRunner:
         return StepRunner(
             bus=self.bus, processor=processor, topics=topics, store=self.store, clock=utc_now
+        )
+
+    def _drain_order(self) -> list[list[StepRunner] | list[SinkRunner]]:
+        raw = {RAW_HL7V2, RAW_FHIR}
+        intake = [step for step in self.steps if set(step.topics) <= raw]
+        events = [step for step in self.steps if step not in intake]
+        return [intake, events, self.sinks]
+
+    def _dead_letters(self, group: str) -> Callable[[Emit], Awaitable[object]]:
+        """Where a sink's refused records go: ``dlq``, counted per sink."""
+        append = bus_dead_letters(self.bus)
+
+        async def dead_letter(emit: Emit) -> object:
+            result = await append(emit)
+            self._refused[group] += 1
+            return result
+
+        return dead_letter
+
+    def _sink(self, sink: Sink, group: str) -> SinkRunner:
+        return SinkRunner(bus=self.bus, sink=sink, group=group, topics=[FHIR_OUT], clock=utc_now)
+
+    def _destination(self, config: FhirDestinationConfig) -> FhirRestWriter:
+        return FhirRestWriter(
+            config.base_url,
+            name=config.name,
+            token=config.token,
+            timeout_s=config.timeout_s,
+            max_retries=config.max_retries,
+            backoff_s=config.backoff_s,
+            conditional=config.conditional,
+            dead_letters=self._dead_letters(f"dest.{config.name}"),
+            clock=utc_now,
         )
 
     async def _start_http(self) -> None:
@@ -159,6 +236,14 @@ class Engine:
                 step.step_id: {"processed": step.processed, "dead_letters": step.dead_letters}
                 for step in self.steps
             },
+            "sinks": {
+                sink.group: {
+                    "written": sink.written,
+                    "failures": sink.failures,
+                    "dead_letters": sink.dead_letters + self._refused[sink.group],
+                }
+                for sink in self.sinks
+            },
         }
 
     def request_stop(self) -> None:
@@ -181,12 +266,17 @@ class Engine:
         grace = self.config.runtime.shutdown_grace_s
         for listener in self.listeners:
             await listener.stop()
-        for step in self.steps:
-            await step.wait_idle(grace)
-            await step.stop()
         if self._http is not None and self._http_task is not None:
             self._http.should_exit = True
             await self._http_task
+        # Stage by stage, so each drains what the one before it emitted while stopping.
+        for stage in self._drain_order():
+            await asyncio.gather(*(runner.wait_idle(grace) for runner in stage))
+        for step in self.steps:
+            await step.stop()
+        for sink in self.sinks:
+            await sink.stop(timeout=grace)
+        await self.fhir_store.close()
         await self.store.close()
         await self.bus.stop()
         log.info("engine stopped")

@@ -28,3 +28,12 @@ def kafka_url() -> Iterator[str]:
         yield url
     finally:
         broker.stop()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        default=False,
+        help="Rewrite the expected files of golden tests from the current output.",
+    )

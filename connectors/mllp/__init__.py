@@ -1,5 +1,6 @@
 """MLLP (HL7v2 over TCP): framing, the listener that feeds the bus, and a sender."""
 
+from connectors.mllp._stats import LatencyReservoir, ListenerStats
 from connectors.mllp.framing import (
     END_BLOCK,
     START_BLOCK,
@@ -9,8 +10,8 @@ from connectors.mllp.framing import (
 )
 from connectors.mllp.listener import (
     HL7_CONTENT_TYPE,
-    LatencyReservoir,
-    ListenerStats,
+    AppendCallback,
+    CallbackAppender,
     MllpListener,
 )
 from connectors.mllp.sender import MllpSender, MllpSendError, encode_message
@@ -21,6 +22,8 @@ __all__ = [
     "HL7_CONTENT_TYPE",
     "START_BLOCK",
     "Ack",
+    "AppendCallback",
+    "CallbackAppender",
     "LatencyReservoir",
     "ListenerStats",
     "MllpDecoder",

@@ -1,11 +1,18 @@
 """The MLLP listener: HL7v2 over TCP into the bus, acknowledged only once durable.
 
-Each connection is an ``asyncio.Protocol``. Frames are answered strictly in
-order; a sender may pipeline, and frames read while an append is in flight
-wait in a bounded queue (reading pauses when it is full). A valid message is
-appended to ``topic`` and answered AA only after the append returns; anything
-else goes to ``dlq`` and is answered AE/AR with MSA-3 and ERR. Message content
-is never logged.
+Frames are answered strictly in order per connection; a sender may pipeline,
+and reading pauses while too many of its frames are unanswered. A valid
+message is appended to ``topic`` and answered AA only after the append is
+durable; anything else goes to ``dlq`` and is answered AE/AR with MSA-3 and
+ERR. Message content is never logged.
+
+Two paths lead to the same answers. When the bus takes completion callbacks
+(``CallbackAppender``, as the embedded log does) a frame is validated and
+queued for the append as soon as it is read, and the ACK is written from the
+callback once the record is committed: no task, no future per message, which
+is most of the cost of a message at ten thousand a second. Otherwise (Kafka),
+and on a strict channel, a task per connection answers its frames one by one,
+awaiting each append.
 """
 
 from __future__ import annotations
@@ -13,18 +20,20 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
-import time
 import uuid
-from collections import Counter, deque
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any, cast
+from functools import partial
+from typing import Protocol, runtime_checkable
 
 import structlog
 
-from connectors.mllp.framing import MllpDecoder, OversizeFrame, encode_frame
-from engine.types import Bus
+from connectors.mllp._connection import Connection, Reply
+from connectors.mllp._stats import LatencyReservoir, ListenerStats
+from connectors.mllp.framing import OversizeFrame, encode_frame
+from engine.types import AppendResult, Bus, Headers
 from pipelines.hl7v2 import (
     HL7_CONTENT_TYPE,
     MESSAGE_TYPES,
@@ -36,15 +45,40 @@ from pipelines.hl7v2 import (
     Message,
     build_ack,
     intake_dedup_id,
-    intake_envelope,
     intake_key,
     parse_bytes,
     refusal_envelope,
     validate_for_intake,
 )
+from pipelines.hl7v2._intake import intake_envelope_bytes
+from pipelines.hl7v2.strict import StrictError, strict_errors, strict_summary
 from schemas.topics import DLQ, RAW_HL7V2
 
 STEP_ID = "mllp.intake"
+
+AppendCallback = Callable[[AppendResult | None, BaseException | None], None]
+"""Called once, on the event loop, with the result of a committed append or the
+error that kept it from being written."""
+
+
+@runtime_checkable
+class CallbackAppender(Protocol):
+    """A bus that can take an append with a completion callback instead of
+    returning an awaitable (the embedded log does). ``append_nowait`` raises
+    at once only when the append cannot even be queued (the bus is closed);
+    every other outcome goes to ``callback``, after the record is durable."""
+
+    def append_nowait(
+        self,
+        topic: str,
+        value: bytes,
+        *,
+        key: bytes | None = None,
+        headers: Headers = (),
+        partition: int | None = None,
+        dedup_id: str | None = None,
+        callback: AppendCallback,
+    ) -> None: ...
 
 
 def _utc_now() -> datetime:
@@ -65,80 +99,6 @@ def _random_ids() -> Callable[[], str]:
     return lambda: f"{rng.getrandbits(128):032x}"
 
 
-class LatencyReservoir:
-    """A bounded uniform sample of latencies in seconds (reservoir sampling)."""
-
-    __slots__ = ("_capacity", "_rng", "_samples", "count")
-
-    def __init__(self, capacity: int = 8192, *, seed: int = 0) -> None:
-        self._capacity = capacity
-        self._samples: list[float] = []
-        self._rng = random.Random(seed)
-        self.count = 0
-
-    def add(self, seconds: float) -> None:
-        self.count += 1
-        if len(self._samples) < self._capacity:
-            self._samples.append(seconds)
-            return
-        slot = self._rng.randrange(self.count)
-        if slot < self._capacity:
-            self._samples[slot] = seconds
-
-    def samples(self) -> list[float]:
-        """A copy of the current sample (at most ``capacity`` values)."""
-        return list(self._samples)
-
-    def percentile(self, q: float) -> float | None:
-        """The ``q``-quantile (0..1, nearest rank) of the sample; None when empty."""
-        if not self._samples:
-            return None
-        ordered = sorted(self._samples)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-    def p50(self) -> float | None:
-        return self.percentile(0.50)
-
-    def p99(self) -> float | None:
-        return self.percentile(0.99)
-
-
-@dataclass(slots=True)
-class ListenerStats:
-    """Counters of one listener; ``acks`` counts replies by MSA-1 code."""
-
-    messages_in: int = 0
-    bytes_in: int = 0
-    acks: Counter[str] = field(default_factory=Counter)
-    oversize_frames: int = 0
-    append_failures: int = 0
-    connections_open: int = 0
-    connections_waiting: int = 0
-    connections_total: int = 0
-    connections_refused: int = 0
-    idle_closed: int = 0
-    latency: LatencyReservoir = field(default_factory=LatencyReservoir)
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready figures; ACK latency percentiles in ms (0.0 before any ACK)."""
-        p50, p99 = self.latency.p50(), self.latency.p99()
-        return {
-            "messages": self.messages_in,
-            "bytes": self.bytes_in,
-            "acks": dict(self.acks),
-            "oversize_frames": self.oversize_frames,
-            "append_failures": self.append_failures,
-            "connections_open": self.connections_open,
-            "connections_waiting": self.connections_waiting,
-            "connections_total": self.connections_total,
-            "connections_refused": self.connections_refused,
-            "idle_closed": self.idle_closed,
-            "ack_samples": self.latency.count,
-            "ack_p50_ms": round(p50 * 1000, 3) if p50 is not None else 0.0,
-            "ack_p99_ms": round(p99 * 1000, 3) if p99 is not None else 0.0,
-        }
-
-
 class MllpListener:
     """Accepts HL7v2 over MLLP for ``channel`` and appends it to ``bus``.
 
@@ -146,7 +106,9 @@ class MllpListener:
     ``max_connections`` connections are served at once; as many more wait
     (accepted, not read) for a free slot; beyond that they are closed. A
     connection silent for ``idle_timeout_s`` is closed. ``message_types``
-    widens or narrows the accepted MSH-9 table.
+    widens or narrows the accepted MSH-9 table. ``strict`` also validates each
+    message against its declared HL7 version (``pipelines.hl7v2.strict``, in
+    a worker thread) and refuses it with AE, one ERR per problem, if it fails.
     """
 
     def __init__(
@@ -165,6 +127,7 @@ class MllpListener:
         message_types: Mapping[str, frozenset[str]] = MESSAGE_TYPES,
         clock: Callable[[], datetime] = _utc_now,
         ack_ids: Callable[[], str] | None = None,
+        strict: bool = False,
     ) -> None:
         if idle_timeout_s <= 0 or max_connections < 1 or max_pending_frames < 1:
             raise ValueError("idle_timeout_s, max_connections, max_pending_frames must be > 0")
@@ -180,25 +143,33 @@ class MllpListener:
         self.max_pending_frames = max_pending_frames
         self.message_types = message_types
         self.clock = clock
+        self.strict = strict
         self._ack_ids = ack_ids or _sequential_ids()
         self._envelope_ids = _random_ids()
         self.stats = ListenerStats()
         self.log = structlog.get_logger(channel=channel)
         self._server: asyncio.Server | None = None
-        self._active: set[_Connection] = set()
-        self._waiting: deque[_Connection] = deque()
+        self._active: set[Connection] = set()
+        self._waiting: deque[Connection] = deque()
+        self._appender = bus if isinstance(bus, CallbackAppender) else None
+        # The strict check needs its own await per frame; the inline path has none.
+        self.inline = self._appender is not None and not strict
+        self._strict_pool: ThreadPoolExecutor | None = None
 
     async def start(self) -> None:
         """Bind and start accepting connections."""
         loop = asyncio.get_running_loop()
+        if self.strict and self._strict_pool is None:
+            # One thread: hl7apy is pure Python, more threads only fight over the GIL.
+            self._strict_pool = ThreadPoolExecutor(1, thread_name_prefix="mllp-strict")
         self._server = await loop.create_server(
-            lambda: _Connection(self),
+            lambda: Connection(self),
             self.host,
             self.port,
             backlog=max(128, min(self.max_connections, 4096)),
         )
         self.port = self._server.sockets[0].getsockname()[1]
-        self.log.info("mllp.listener.started", host=self.host, port=self.port)
+        self.log.info("mllp.listener.started", host=self.host, port=self.port, strict=self.strict)
 
     async def stop(self, *, grace_s: float = 10.0) -> None:
         """Stop accepting, answer every frame already received (within
@@ -211,19 +182,20 @@ class MllpListener:
             conn.close()
         self._waiting.clear()
         self.stats.connections_waiting = 0
-        workers = []
-        for conn in list(self._active):
+        for conn in self._active:
             conn.stop_reading()
-            if conn.worker is not None:
-                workers.append(conn.worker)
-        if workers:
-            await asyncio.wait(workers, timeout=grace_s)
+        drained = [conn.drained() for conn in self._active if conn.pending]
+        if drained:
+            await asyncio.wait(drained, timeout=grace_s)
         for conn in list(self._active):
             conn.close()
         await server.wait_closed()
+        pool, self._strict_pool = self._strict_pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
         self.log.info("mllp.listener.stopped", port=self.port)
 
-    def _admit(self, conn: _Connection) -> bool:
+    def _admit(self, conn: Connection) -> bool:
         """Register a new connection: True to serve it now, False if it waits."""
         stats = self.stats
         stats.connections_total += 1
@@ -239,7 +211,7 @@ class MllpListener:
         stats.connections_waiting += 1
         return False
 
-    def _release(self, conn: _Connection) -> None:
+    def _release(self, conn: Connection) -> None:
         if conn in self._active:
             self._active.discard(conn)
             self.stats.connections_open -= 1
@@ -254,31 +226,119 @@ class MllpListener:
             self._waiting.remove(conn)
             self.stats.connections_waiting -= 1
 
-    async def _handle(self, item: bytes | OversizeFrame, peer: str) -> bytes:
-        """Answer one frame: append (or dead-letter) it, return the framed ACK."""
+    def take(self, item: bytes | OversizeFrame, peer: str, reply: Reply) -> None:
+        """Inline path: validate one frame and queue its append (or dead letter);
+        ``reply`` is filled from the bus callback once the write is durable."""
+        try:
+            received_at = self.clock()
+            if isinstance(item, OversizeFrame):
+                result, raw, size = self._oversize(item), item.head, item.size
+            else:
+                self.stats.messages_in += 1
+                result = validate_for_intake(item, message_types=self.message_types)
+                message = result.message
+                if message is not None and result.accepted:
+                    self._store_nowait(message, peer, received_at, reply)
+                    return
+                raw, size = item, None
+            letter = self._letter(raw, result, peer, received_at, size)
+            answer = self._reply(result.message, result.ack_code, result.error)
+            done = partial(self._dead_lettered, answer, peer, reply)
+            try:
+                self._queue(self.dlq_topic, letter, None, None, done)
+            except Exception as exc:  # noqa: BLE001 - not queued: treated like a failed write
+                done(None, exc)
+        except Exception as exc:  # noqa: BLE001 - whatever breaks, answer AE and keep serving
+            self.log.error("mllp.intake.failed", peer=peer, error=type(exc).__name__)
+            reply.fill(self._internal_error())
+
+    def _store_nowait(
+        self, message: Message, peer: str, received_at: datetime, reply: Reply
+    ) -> None:
+        value = intake_envelope_bytes(
+            message,
+            channel=self.channel,
+            received_at=received_at,
+            headers={"peer": peer},
+            envelope_id=self._envelope_ids(),
+        )
+        done = partial(self._stored, message, peer, reply)
+        try:
+            self._queue(
+                self.topic, value, intake_key(message), intake_dedup_id(message, self.channel), done
+            )
+        except Exception as exc:  # noqa: BLE001 - not queued means not durable: AE
+            done(None, exc)
+
+    def _queue(
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | None,
+        dedup_id: str | None,
+        callback: AppendCallback,
+    ) -> None:
+        appender = self._appender
+        assert appender is not None
+        appender.append_nowait(topic, value, key=key, dedup_id=dedup_id, callback=callback)
+
+    def _stored(
+        self,
+        message: Message,
+        peer: str,
+        reply: Reply,
+        _result: AppendResult | None,
+        error: BaseException | None,
+    ) -> None:
+        try:
+            if error is None:
+                answer = self._reply(message, "AA", None)
+            else:
+                answer = self._store_failed(message, peer, error)
+        except Exception as exc:  # noqa: BLE001 - the sender must get an answer
+            self.log.error("mllp.intake.failed", peer=peer, error=type(exc).__name__)
+            answer = self._internal_error()
+        reply.fill(answer)
+
+    def _dead_lettered(
+        self,
+        answer: bytes,
+        peer: str,
+        reply: Reply,
+        _result: AppendResult | None,
+        error: BaseException | None,
+    ) -> None:
+        if error is not None:
+            # The refusal stands even if the DLQ write fails.
+            self.stats.append_failures += 1
+            self.log.error("mllp.dlq.failed", peer=peer, error=type(error).__name__)
+        reply.fill(answer)
+
+    async def answer(self, item: bytes | OversizeFrame, peer: str) -> bytes:
+        """Awaiting path: answer one frame, return the framed ACK."""
         try:
             return await self._answer(item, peer)
         except Exception as exc:  # noqa: BLE001 - whatever breaks, answer AE and keep serving
             self.log.error("mllp.intake.failed", peer=peer, error=type(exc).__name__)
-            error = AckError(ErrorCode.APPLICATION_INTERNAL_ERROR, "application internal error")
-            return self._reply(None, "AE", error)
+            return self._internal_error()
 
     async def _answer(self, item: bytes | OversizeFrame, peer: str) -> bytes:
         received_at = self.clock()
         if isinstance(item, OversizeFrame):
-            self.stats.oversize_frames += 1
-            reason = f"frame of {item.size} bytes exceeds the {self.max_frame_bytes}-byte limit"
-            error = AckError(ErrorCode.VALUE_TOO_LONG, reason)
-            result = IntakeResult("AR", _salvage(item.head), error)
-            await self._dead_letter(item.head, result, peer, received_at, size=item.size)
-            return self._reply(result.message, "AR", error)
+            result = self._oversize(item)
+            await self._dead_letter(item.head, result, peer, received_at, item.size)
+            return self._reply(result.message, result.ack_code, result.error)
         self.stats.messages_in += 1
         result = validate_for_intake(item, message_types=self.message_types)
         message = result.message
         if message is None or not result.accepted:
             await self._dead_letter(item, result, peer, received_at)
             return self._reply(message, result.ack_code, result.error)
-        envelope = intake_envelope(
+        if self.strict:
+            problems = await self._strict_check(message)
+            if problems:
+                return await self._refuse_strict(item, message, problems, peer, received_at)
+        value = intake_envelope_bytes(
             message,
             channel=self.channel,
             received_at=received_at,
@@ -288,21 +348,52 @@ class MllpListener:
         try:
             await self.bus.append(
                 self.topic,
-                envelope.to_bytes(),
+                value,
                 key=intake_key(message),
                 dedup_id=intake_dedup_id(message, self.channel),
             )
         except Exception as exc:  # noqa: BLE001 - any driver failure means "not durable": AE
-            self.stats.append_failures += 1
-            self.log.error(
-                "mllp.append.failed",
-                peer=peer,
-                control_id=envelope.correlation_id,
-                error=type(exc).__name__,
-            )
-            error = AckError(ErrorCode.APPLICATION_INTERNAL_ERROR, "message could not be stored")
-            return self._reply(message, "AE", error)
+            return self._store_failed(message, peer, exc)
         return self._reply(message, "AA", None)
+
+    async def _strict_check(self, message: Message) -> list[StrictError]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._strict_pool, strict_errors, message.text, message.header.version
+        )
+
+    async def _refuse_strict(
+        self,
+        raw: bytes,
+        message: Message,
+        problems: Sequence[StrictError],
+        peer: str,
+        received_at: datetime,
+    ) -> bytes:
+        self.stats.strict_refused += 1
+        text = strict_summary(problems, message.header.version)
+        errors = [problem.ack_error() for problem in problems]
+        first = errors[0]
+        # The dead letter's reason is the summary; its code and place the first problem's.
+        result = IntakeResult("AE", message, AckError(first.code, text, first.location))
+        await self._dead_letter(raw, result, peer, received_at)
+        return self._reply(message, "AE", first, errors[1:], text)
+
+    def _store_failed(self, message: Message, peer: str, exc: BaseException) -> bytes:
+        self.stats.append_failures += 1
+        self.log.error(
+            "mllp.append.failed",
+            peer=peer,
+            control_id=message.header.control_id,
+            error=type(exc).__name__,
+        )
+        error = AckError(ErrorCode.APPLICATION_INTERNAL_ERROR, "message could not be stored")
+        return self._reply(message, "AE", error)
+
+    def _oversize(self, item: OversizeFrame) -> IntakeResult:
+        self.stats.oversize_frames += 1
+        reason = f"frame of {item.size} bytes exceeds the {self.max_frame_bytes}-byte limit"
+        return IntakeResult("AR", _salvage(item.head), AckError(ErrorCode.VALUE_TOO_LONG, reason))
 
     async def _dead_letter(
         self,
@@ -312,6 +403,22 @@ class MllpListener:
         received_at: datetime,
         size: int | None = None,
     ) -> None:
+        letter = self._letter(raw, result, peer, received_at, size)
+        try:
+            await self.bus.append(self.dlq_topic, letter)
+        except Exception as exc:  # noqa: BLE001 - the refusal stands even if the DLQ write fails
+            self.stats.append_failures += 1
+            self.log.error("mllp.dlq.failed", peer=peer, error=type(exc).__name__)
+
+    def _letter(
+        self,
+        raw: bytes,
+        result: IntakeResult,
+        peer: str,
+        received_at: datetime,
+        size: int | None,
+    ) -> bytes:
+        """Log a refusal (no content) and build its dead letter."""
         error = result.error or AckError(ErrorCode.APPLICATION_INTERNAL_ERROR, "refused")
         control_id = result.message.header.control_id if result.message is not None else ""
         self.log.warning(
@@ -323,7 +430,7 @@ class MllpListener:
             control_id=control_id,
         )
         headers = {"peer": peer} if size is None else {"peer": peer, "frame_bytes": str(size)}
-        letter = refusal_envelope(
+        return refusal_envelope(
             raw,
             ack_code=result.ack_code,
             error=error,
@@ -332,20 +439,32 @@ class MllpListener:
             received_at=received_at,
             step_id=STEP_ID,
             headers=headers,
-        )
-        try:
-            await self.bus.append(self.dlq_topic, letter.to_bytes())
-        except Exception as exc:  # noqa: BLE001 - the refusal stands even if the DLQ write fails
-            self.stats.append_failures += 1
-            self.log.error("mllp.dlq.failed", peer=peer, error=type(exc).__name__)
+        ).to_bytes()
 
-    def _reply(self, message: Message | None, code: AckCode, error: AckError | None) -> bytes:
-        text = build_ack(
-            message, ack_code=code, control_id=self._ack_ids(), at=self.clock(), error=error
+    def _reply(
+        self,
+        message: Message | None,
+        code: AckCode,
+        error: AckError | None,
+        errors: Sequence[AckError] = (),
+        text: str | None = None,
+    ) -> bytes:
+        ack = build_ack(
+            message,
+            ack_code=code,
+            control_id=self._ack_ids(),
+            at=self.clock(),
+            error=error,
+            errors=errors,
+            text=text,
         )
         self.stats.acks[code] += 1
         codec = message.codec if message is not None else "ascii"
-        return encode_frame(text.encode(codec, errors="replace"))
+        return encode_frame(ack.encode(codec, errors="replace"))
+
+    def _internal_error(self) -> bytes:
+        error = AckError(ErrorCode.APPLICATION_INTERNAL_ERROR, "application internal error")
+        return self._reply(None, "AE", error)
 
 
 def _salvage(head: bytes) -> Message | None:
@@ -356,122 +475,11 @@ def _salvage(head: bytes) -> Message | None:
         return None
 
 
-class _Connection(asyncio.Protocol):
-    """One client connection: decode frames, answer them in order."""
-
-    def __init__(self, listener: MllpListener) -> None:
-        self.listener = listener
-        self.decoder = MllpDecoder(listener.max_frame_bytes)
-        self.queue: deque[tuple[bytes | OversizeFrame, float]] = deque()
-        self.worker: asyncio.Task[None] | None = None
-        self.transport: asyncio.Transport | None = None
-        self.peer = ""
-        self.log: Any = listener.log
-        self.loop = asyncio.get_running_loop()
-        self.closed = False
-        self.active = False
-        self.paused = False
-        self.stopping = False
-        self.eof = False
-        self.last_activity = 0.0
-        self.idle_timer: asyncio.TimerHandle | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)
-        address = transport.get_extra_info("peername")
-        self.peer = f"{address[0]}:{address[1]}" if isinstance(address, tuple) else str(address)
-        self.log = self.listener.log.bind(peer=self.peer)
-        self.transport.pause_reading()
-        if self.listener._admit(self):
-            self.activate()
-
-    def activate(self) -> bool:
-        """Start serving (at once, or when a waiting connection gets a slot)."""
-        if self.closed or self.transport is None:
-            return False
-        self.active = True
-        self.last_activity = self.loop.time()
-        self.idle_timer = self.loop.call_later(self.listener.idle_timeout_s, self._check_idle)
-        self.transport.resume_reading()
-        self.log.debug("mllp.connection.opened")
-        return True
-
-    def data_received(self, data: bytes) -> None:
-        listener = self.listener
-        listener.stats.bytes_in += len(data)
-        self.last_activity = self.loop.time()
-        frames = self.decoder.feed(data)
-        if not frames or self.closed:
-            return
-        now = time.perf_counter()
-        self.queue.extend((frame, now) for frame in frames)
-        if self.worker is None:
-            self.worker = self.loop.create_task(self._drain())
-        if len(self.queue) >= listener.max_pending_frames and not self.paused:
-            self.paused = True
-            if self.transport is not None:
-                self.transport.pause_reading()
-
-    def eof_received(self) -> bool:
-        # Keep the socket open to write the ACKs of frames still queued.
-        self.eof = True
-        return self.worker is not None
-
-    async def _drain(self) -> None:
-        listener = self.listener
-        try:
-            while self.queue and not self.closed:
-                frame, started = self.queue.popleft()
-                if self.paused and len(self.queue) <= listener.max_pending_frames // 2:
-                    self._resume()
-                reply = await listener._handle(frame, self.peer)
-                if self.closed or self.transport is None:
-                    break
-                self.transport.write(reply)
-                listener.stats.latency.add(time.perf_counter() - started)
-                self.last_activity = self.loop.time()
-        finally:
-            self.worker = None
-            if self.eof and not self.queue:
-                self.close()
-
-    def _resume(self) -> None:
-        self.paused = False
-        if self.transport is not None and not self.stopping:
-            self.transport.resume_reading()
-
-    def stop_reading(self) -> None:
-        """Take no more input (listener shutdown); queued frames are still answered."""
-        self.stopping = True
-        if self.transport is not None and not self.closed:
-            self.transport.pause_reading()
-
-    def _check_idle(self) -> None:
-        if self.closed:
-            return
-        timeout = self.listener.idle_timeout_s
-        idle_for = self.loop.time() - self.last_activity
-        if self.worker is None and idle_for >= timeout:
-            self.listener.stats.idle_closed += 1
-            self.log.info("mllp.connection.idle_closed", idle_s=round(idle_for, 3))
-            self.close()
-            return
-        delay = timeout - idle_for if self.worker is None else timeout
-        self.idle_timer = self.loop.call_later(max(delay, 0.001), self._check_idle)
-
-    def close(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.close()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        # Unanswered frames are dropped: their sender got no ACK and will resend.
-        self.queue.clear()
-        if self.idle_timer is not None:
-            self.idle_timer.cancel()
-        self.listener._release(self)
-        if self.active:
-            self.log.debug("mllp.connection.closed", error=type(exc).__name__ if exc else None)
-
-
-__all__ = ["HL7_CONTENT_TYPE", "LatencyReservoir", "ListenerStats", "MllpListener"]
+__all__ = [
+    "HL7_CONTENT_TYPE",
+    "AppendCallback",
+    "CallbackAppender",
+    "LatencyReservoir",
+    "ListenerStats",
+    "MllpListener",
+]

@@ -12,7 +12,9 @@ from __future__ import annotations
 import sqlite3
 import struct
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from engine.bus._errors import BusError, InvalidBusUrlError
 from engine.types import Headers, Record, TopicPartition
@@ -93,7 +95,7 @@ def connect(path: Path, *, busy_timeout_ms: int, synchronous: str) -> sqlite3.Co
         timeout=busy_timeout_ms / 1000,
         isolation_level=None,
         check_same_thread=False,
-        cached_statements=64,
+        cached_statements=STATEMENT_CACHE,
     )
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
     conn.execute(f"PRAGMA synchronous = {synchronous}")
@@ -118,6 +120,79 @@ def init_schema(conn: sqlite3.Connection) -> None:
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+
+
+# Rows per multi-row statement. Each distinct row count is its own prepared
+# statement; up to this many, a batch takes exactly one.
+_MAX_ROWS = 64
+# Row counts the dedup lookup is padded up to, so a few statements serve all.
+_LOOKUP_SIZES = (1, 2, 4, 8, 16, 32, 64)
+
+STATEMENT_CACHE = 256
+"""Prepared statements kept per connection: every multi-row shape, with room."""
+
+RECORD_INSERT = "INSERT INTO records (id, ts, size, key, value, headers) VALUES "
+DEDUP_INSERT = "INSERT INTO dedup (rid, tid, dedup_id) VALUES "
+_PARTITION_UPDATE = (
+    "UPDATE partitions SET next_offset = x.column2, bytes = bytes + x.column3"
+    " FROM (VALUES {}) AS x WHERE partitions.pid = x.column1"
+)
+_PARTITION_UPDATE_ONE = "UPDATE partitions SET next_offset = ?, bytes = bytes + ? WHERE pid = ?"
+# UPDATE ... FROM arrived in SQLite 3.33.
+_UPDATE_FROM = sqlite3.sqlite_version_info >= (3, 33)
+
+
+@lru_cache(maxsize=STATEMENT_CACHE)
+def _values_sql(head: str, width: int, rows: int) -> str:
+    group = "(" + ",".join("?" * width) + ")"
+    return head + ",".join([group] * rows)
+
+
+def insert_many(
+    conn: sqlite3.Connection, head: str, width: int, rows: Sequence[Sequence[Any]]
+) -> None:
+    """Insert ``rows`` with multi-row ``head ... VALUES (...), (...)`` statements.
+
+    ``executemany`` steps a statement once per row, and every step releases and
+    retakes the GIL: under load the writer thread then waits for the event
+    loop thread once per row. One statement per batch waits once."""
+    for start in range(0, len(rows), _MAX_ROWS):
+        chunk = rows[start : start + _MAX_ROWS]
+        params = [value for row in chunk for value in row]
+        conn.execute(_values_sql(head, width, len(chunk)), params)
+
+
+def advance_partitions(conn: sqlite3.Connection, moves: Sequence[tuple[int, int, int]]) -> None:
+    """Set ``next_offset`` and add to ``bytes`` for each ``(pid, next_offset,
+    added_bytes)``, in one statement where SQLite allows it."""
+    if not _UPDATE_FROM:
+        conn.executemany(_PARTITION_UPDATE_ONE, [(n, b, pid) for pid, n, b in moves])
+        return
+    for start in range(0, len(moves), _MAX_ROWS):
+        chunk = moves[start : start + _MAX_ROWS]
+        sql = _PARTITION_UPDATE.format(",".join(["(?,?,?)"] * len(chunk)))
+        conn.execute(sql, [value for move in chunk for value in move])
+
+
+@lru_cache(maxsize=len(_LOOKUP_SIZES))
+def _find_dedup_sql(count: int) -> str:
+    return (
+        "SELECT dedup_id, rid FROM dedup WHERE tid = ? AND dedup_id IN ("
+        + ",".join("?" * count)
+        + ")"
+    )
+
+
+def find_dedup(conn: sqlite3.Connection, tid: int, dedup_ids: Sequence[str]) -> dict[str, int]:
+    """The stored record id of each of ``dedup_ids`` already known in topic ``tid``."""
+    found: dict[str, int] = {}
+    for start in range(0, len(dedup_ids), _MAX_ROWS):
+        chunk = list(dedup_ids[start : start + _MAX_ROWS])
+        size = next(size for size in _LOOKUP_SIZES if size >= len(chunk))
+        # Padded with repeats of the last id: IN ignores them, the statement is reused.
+        chunk += [chunk[-1]] * (size - len(chunk))
+        found.update(conn.execute(_find_dedup_sql(size), (tid, *chunk)))
+    return found
 
 
 def encode_headers(headers: Headers) -> bytes | None:

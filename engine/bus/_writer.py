@@ -2,8 +2,9 @@
 turns everything queued while the previous transaction was committing into one
 transaction (group commit), so N concurrent appends cost one fsync, not N.
 
-Callers on the event loop queue ``(kind, future, payload)`` items; the writer
-resolves the futures after COMMIT with one ``call_soon_threadsafe`` per batch.
+Callers on the event loop queue ``(kind, future, payload)`` items (a callback
+in place of the future for ``append_nowait``); the writer resolves them after
+COMMIT with one ``call_soon_threadsafe`` per batch.
 """
 
 from __future__ import annotations
@@ -28,12 +29,17 @@ from engine.bus._errors import (
     InvalidTopicError,
 )
 from engine.bus._store import (
+    DEDUP_INSERT,
     MAX_PIDS,
     OFFSET_BITS,
     OFFSET_MASK,
+    RECORD_INSERT,
+    advance_partitions,
     connect,
     encode_headers,
+    find_dedup,
     init_schema,
+    insert_many,
 )
 from engine.bus.partitioner import murmur2
 from engine.types import AppendResult, TopicSpec
@@ -51,17 +57,16 @@ Request = tuple[str, bytes, bytes | None, Any, int | None, str | None]
 _Prepared = tuple[str, int, int, int, bytes | None, bytes, bytes | None, str | None, int]
 """(topic, partition, pid, tid, key, value, encoded headers, dedup_id, size)."""
 
-Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
+AppendCallback = Callable[[AppendResult | None, BaseException | None], None]
+"""Completion callback of ``EmbeddedLog.append_nowait``: (result, None) or (None, error)."""
+
+Outcome = tuple["asyncio.Future[Any] | AppendCallback", Any, BaseException | None]
+"""Who is waiting (a future, or a callback for ``append_nowait``), value, error."""
 BatchCallback = Callable[[list[Outcome], dict[str, tuple[int, ...]], bool], None]
 
 # Kafka's rule for topic names, so a name that works here works on Kafka too.
 _TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 
-_INSERT_RECORD = "INSERT INTO records (id, ts, size, key, value, headers) VALUES (?, ?, ?, ?, ?, ?)"
-_INSERT_DEDUP = (
-    "INSERT INTO dedup (rid, tid, dedup_id) VALUES (?, ?, ?) ON CONFLICT (tid, dedup_id) DO NOTHING"
-)
-_UPDATE_PARTITION = "UPDATE partitions SET next_offset = ?, bytes = bytes + ? WHERE pid = ?"
 _UPSERT_OFFSET = (
     "INSERT INTO group_offsets (grp, topic, part, next_offset, committed_ms) VALUES (?, ?, ?, ?, ?)"
     " ON CONFLICT (grp, topic, part) DO UPDATE SET"
@@ -131,7 +136,9 @@ class LogWriter:
         self._thread.start()
         return self._ready
 
-    def submit(self, kind: int, future: asyncio.Future[Any] | None, payload: Any) -> None:
+    def submit(
+        self, kind: int, future: asyncio.Future[Any] | AppendCallback | None, payload: Any
+    ) -> None:
         self._queue.put((kind, future, payload))
 
     def stop(self) -> ThreadFuture[None]:
@@ -162,6 +169,10 @@ class LogWriter:
 
     def _loop_batches(self) -> None:
         get, get_nowait, limit = self._queue.get, self._queue.get_nowait, self.config.max_batch
+        import os, time
+        delay = float(os.environ.get("XDELAY", "0"))
+        mode = os.environ.get("XMODE", "sleep")
+        target = 1
         while True:
             batch = [get()]
             size = 1
@@ -169,9 +180,20 @@ class LogWriter:
                 try:
                     item = get_nowait()
                 except queue.Empty:
-                    break
+                    if delay and size < target:
+                        if mode == "sleep":
+                            time.sleep(delay)
+                            target = 0
+                            continue
+                        try:
+                            item = get(timeout=delay)
+                        except queue.Empty:
+                            break
+                    else:
+                        break
                 batch.append(item)
                 size += len(item[2]) if item[0] == APPEND_MANY else 1
+            target = size // 2 if mode == "sleep" else size
             stopping = any(item[0] == _STOP for item in batch)
             if stopping:
                 batch = [item for item in batch if item[0] != _STOP]
@@ -184,11 +206,18 @@ class LogWriter:
         conn = self._conn
         assert conn is not None
         outcomes: list[Outcome] = []
+        import time as _t
+        T = self.__dict__.setdefault("_T", [0.0] * 8)
+        w0, c0 = _t.perf_counter(), _t.thread_time()
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
+                w1, c1 = _t.perf_counter(), _t.thread_time()
                 rows = self._apply(conn, batch, outcomes)
+                w2, c2 = _t.perf_counter(), _t.thread_time()
                 conn.execute("COMMIT")
+                w3, c3 = _t.perf_counter(), _t.thread_time()
+                T[0] += w1 - w0; T[1] += c1 - c0; T[2] += w2 - w1; T[3] += c2 - c1; T[4] += w3 - w2; T[5] += c3 - c2; T[6] += 1
             finally:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
@@ -228,26 +257,27 @@ class LogWriter:
             self._reload(conn)
             self._data_version = version
         now = self.config.clock_ms()
-        rows: list[tuple[int, int, int, bytes | None, bytes, bytes | None]] = []
-        added: dict[int, int] = {}
+        results: list[Any] = [None] * len(batch)
+        # Appends are validated in batch order and placed together at the end,
+        # so the dedup ids of the whole batch are looked up in one go.
+        appends: list[tuple[int, int, _Prepared]] = []
         commits: list[tuple[str, str, int, int, int]] = []
-        for kind, fut, payload in batch:
+        for index, (kind, _, payload) in enumerate(batch):
             try:
                 if kind == APPEND:
-                    value: Any = self._place(conn, self._prepare(conn, payload), now, rows, added)
+                    appends.append((index, -1, self._prepare(conn, payload)))
                 elif kind == APPEND_MANY:
                     prepared = [self._prepare(conn, request) for request in payload]
-                    value = [self._place(conn, p, now, rows, added) for p in prepared]
+                    results[index] = [None] * len(prepared)
+                    appends += [(index, n, p) for n, p in enumerate(prepared)]
                 elif kind == COMMIT:
                     group, entries = payload
                     commits += [(group, t, p, o, now) for t, p, o in entries]
-                    value = None
                 elif kind == CREATE:
                     for spec in payload:
                         self._create(conn, spec.name, spec.partitions, spec, now)
-                    value = None
                 else:
-                    value = _retention.enforce(
+                    results[index] = _retention.enforce(
                         conn,
                         (
                             (t.pids, t.retention_ms, t.retention_bytes)
@@ -260,19 +290,22 @@ class LogWriter:
                     )
             except (ValueError, TypeError, OverflowError) as exc:
                 # Bad input fails its own caller only; the rest of the batch goes on.
-                value = exc
+                results[index] = exc
+        placed = self._place_all(conn, [p for _, _, p in appends], now) if appends else []
+        for (index, position, _), result in zip(appends, placed, strict=True):
+            if position < 0:
+                results[index] = result
+            else:
+                results[index][position] = result
+        for (_, fut, _), value in zip(batch, results, strict=True):
             if fut is not None:
                 if isinstance(value, Exception):
                     outcomes.append((fut, None, value))
                 else:
                     outcomes.append((fut, value, None))
-        if rows:
-            conn.executemany(_INSERT_RECORD, rows)
-            nxt = self._next
-            conn.executemany(_UPDATE_PARTITION, [(nxt[p], n, p) for p, n in added.items()])
         if commits:
             conn.executemany(_UPSERT_OFFSET, commits)
-        return len(rows)
+        return len(placed) - sum(1 for r in placed if r.duplicate)
 
     def _prepare(self, conn: sqlite3.Connection, request: Request) -> _Prepared:
         """Validate one append and pick its partition; nothing is written yet."""
@@ -293,28 +326,46 @@ class LogWriter:
         size = len(value) + (len(key) if key is not None else 0) + (len(hblob) if hblob else 0)
         return name, partition, topic.pids[partition], topic.tid, key, value, hblob, dedup_id, size
 
-    def _place(
-        self,
-        conn: sqlite3.Connection,
-        prepared: _Prepared,
-        now: int,
-        rows: list[tuple[int, int, int, bytes | None, bytes, bytes | None]],
-        added: dict[int, int],
-    ) -> AppendResult:
-        name, partition, pid, tid, key, value, hblob, dedup_id, size = prepared
-        offset = self._next[pid]
-        rid = (pid << OFFSET_BITS) | offset
-        if dedup_id is not None and not conn.execute(_INSERT_DEDUP, (rid, tid, dedup_id)).rowcount:
-            (orig,) = conn.execute(
-                "SELECT rid FROM dedup WHERE tid = ? AND dedup_id = ?", (tid, dedup_id)
-            ).fetchone()
-            self.stats.duplicates += 1
-            part = self._pid_topic[orig >> OFFSET_BITS][1]
-            return AppendResult(name, part, orig & OFFSET_MASK, duplicate=True)
-        self._next[pid] = offset + 1
-        rows.append((rid, now, size, key, value, hblob))
-        added[pid] = added.get(pid, 0) + size
-        return AppendResult(name, partition, offset)
+    def _place_all(
+        self, conn: sqlite3.Connection, prepared: list[_Prepared], now: int
+    ) -> list[AppendResult]:
+        """Give each append its offset, or find it a duplicate (of a stored
+        record, or of an earlier append of this batch); write them all."""
+        wanted: dict[int, list[str]] = {}
+        for _, _, _, tid, _, _, _, dedup_id, _ in prepared:
+            if dedup_id is not None:
+                wanted.setdefault(tid, []).append(dedup_id)
+        known: dict[tuple[int, str], int] = {}
+        for tid, ids in wanted.items():
+            known.update(((tid, d), rid) for d, rid in find_dedup(conn, tid, ids).items())
+        results: list[AppendResult] = []
+        rows: list[tuple[int, int, int, bytes | None, bytes, bytes | None]] = []
+        dedup_rows: list[tuple[int, int, str]] = []
+        added: dict[int, int] = {}
+        nxt = self._next
+        for name, partition, pid, tid, key, value, hblob, dedup_id, size in prepared:
+            if dedup_id is not None:
+                orig = known.get((tid, dedup_id))
+                if orig is not None:
+                    self.stats.duplicates += 1
+                    part = self._pid_topic[orig >> OFFSET_BITS][1]
+                    results.append(AppendResult(name, part, orig & OFFSET_MASK, duplicate=True))
+                    continue
+            offset = nxt[pid]
+            nxt[pid] = offset + 1
+            rid = (pid << OFFSET_BITS) | offset
+            if dedup_id is not None:
+                known[(tid, dedup_id)] = rid
+                dedup_rows.append((rid, tid, dedup_id))
+            rows.append((rid, now, size, key, value, hblob))
+            added[pid] = added.get(pid, 0) + size
+            results.append(AppendResult(name, partition, offset))
+        if dedup_rows:
+            insert_many(conn, DEDUP_INSERT, 3, dedup_rows)
+        if rows:
+            insert_many(conn, RECORD_INSERT, 6, rows)
+            advance_partitions(conn, [(p, nxt[p], n) for p, n in added.items()])
+        return results
 
     def _create(
         self, conn: sqlite3.Connection, name: str, partitions: int, spec: TopicSpec | None, now: int

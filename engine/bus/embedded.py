@@ -39,6 +39,7 @@ from engine.bus._errors import (
 )
 from engine.bus._writer import (
     APPEND,
+    AppendCallback,
     APPEND_MANY,
     COMMIT,
     CREATE,
@@ -136,6 +137,9 @@ class EmbeddedLog:
         self._pids: dict[str, tuple[int, ...]] = {}
         self._topics_version = 0
         self._stats = WriteStats()
+        # append_nowait requests of the current event-loop iteration, handed to
+        # the writer together at its end (see _hand_over).
+        self._handover: list[tuple[AppendCallback, Any]] = []
 
     async def start(self) -> None:
         """Open (or create) the file and start the writer; idempotent."""
@@ -156,6 +160,7 @@ class EmbeddedLog:
         if writer is None:
             return
         # From here on appends fail fast; everything queued before is still written.
+        self._hand_over()
         self._writer = None
         task, self._retention_task = self._retention_task, None
         if task is not None:
@@ -211,9 +216,58 @@ class EmbeddedLog:
             value = _as_bytes(value, "value")
         if key is not None and type(key) is not bytes:
             key = _as_bytes(key, "key")
+        if self._handover:
+            self._hand_over()  # keep the order of appends made from this loop
         future: asyncio.Future[AppendResult] = writer.loop.create_future()
         writer.submit(APPEND, future, (topic, value, key, headers, partition, dedup_id))
         return await future
+
+    def append_nowait(
+        self,
+        topic: str,
+        value: bytes,
+        *,
+        key: bytes | None = None,
+        headers: Headers = (),
+        partition: int | None = None,
+        dedup_id: str | None = None,
+        callback: AppendCallback,
+    ) -> None:
+        """``append`` without an awaitable: queue the record and return at once;
+        ``callback(result, None)`` runs on the event loop once it is committed,
+        ``callback(None, error)`` if it cannot be written. Raises only what
+        keeps it from being queued (``BusClosedError``, ``TypeError``).
+
+        For callers answering thousands of appends a second (the MLLP listener):
+        a future and a task per record cost more than the rest of the append.
+        """
+        writer = self._writer
+        if writer is None:
+            raise BusClosedError(f"embedded log {self.url} is not started")
+        if type(value) is not bytes:
+            value = _as_bytes(value, "value")
+        if key is not None and type(key) is not bytes:
+            key = _as_bytes(key, "key")
+        if not self._handover:
+            writer.loop.call_soon(self._hand_over)
+        self._handover.append((callback, (topic, value, key, headers, partition, dedup_id)))
+
+    def _hand_over(self) -> None:
+        """Queue this loop iteration's ``append_nowait`` requests for the writer.
+
+        Each one queued alone can wake the writer thread, which then takes the
+        GIL while the loop is still reading the next connection's frames: more
+        thread switches and smaller transactions. Queued together after the
+        loop's I/O callbacks, frames read in one iteration share a transaction."""
+        requests, self._handover = self._handover, []
+        writer = self._writer
+        if writer is None:
+            error = BusClosedError(f"embedded log {self.url} is stopped")
+            for callback, _ in requests:
+                callback(None, error)
+            return
+        for callback, request in requests:
+            writer.submit(APPEND, callback, request)
 
     async def append_many(self, requests: Sequence[AppendRequest]) -> list[AppendResult]:
         """Append a batch atomically, in one transaction, results in request order.
@@ -282,13 +336,19 @@ class EmbeddedLog:
     def _on_batch(
         self, outcomes: list[Outcome], new_topics: dict[str, tuple[int, ...]], appended: bool
     ) -> None:
-        for future, value, error in outcomes:
-            if future.done():
+        for target, value, error in outcomes:
+            if not isinstance(target, asyncio.Future):
+                try:
+                    target(value, error)
+                except Exception:  # noqa: BLE001 - one caller's bug must not starve the others
+                    _log.exception("bus append callback failed")
+                continue
+            if target.done():
                 continue
             if error is None:
-                future.set_result(value)
+                target.set_result(value)
             else:
-                future.set_exception(error)
+                target.set_exception(error)
         if new_topics:
             self._pids.update(new_topics)
             self._topics_version += 1
@@ -307,6 +367,8 @@ class EmbeddedLog:
         writer = self._writer
         if writer is None:
             raise BusClosedError(f"embedded log {self.url} is not started")
+        if self._handover:
+            self._hand_over()
         future: asyncio.Future[Any] = writer.loop.create_future()
         writer.submit(kind, future, payload)
         return await future
@@ -383,6 +445,7 @@ def _as_bytes(data: object, what: str) -> bytes:
 
 
 __all__ = [
+    "AppendCallback",
     "AppendRequest",
     "BusClosedError",
     "BusError",

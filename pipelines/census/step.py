@@ -1,8 +1,25 @@
-"""The ``census`` step: occupied beds per ward as keyed state, from ``events.adt``.
+"""The ``census`` step: held beds per ward as keyed state, from ``events.adt``.
 
-State keys: ``ward:<code>`` holds the ward's occupied beds (bed → patient),
-``patient:<id>`` where that patient lies. Applying an event twice leaves the
-same state, so a replay never doubles a bed.
+Every ADT action is followed:
+
+- admit, register (when a location is sent), change_to_inpatient: occupy PV1-3;
+- transfer: move to PV1-3; update: move only a patient already in the census
+  whose ward, or named bed, differs (some feeds move with A08);
+- discharge, change_to_outpatient: release; preadmit: nothing;
+- cancel_admit: back to where the patient was before the admission it cancels
+  (released if nowhere, or if that bed was taken since);
+- cancel_transfer: back to the bed before the transfer it cancels;
+  cancel_discharge: back to the bed discharged from. When that bed is taken
+  meanwhile, the location in the message, else an unassigned place in that ward.
+  A cancel also gives back the leave mark the patient had before the move;
+- swap_beds: the two patients exchange beds; leave_out / leave_return: the bed
+  stays held, the patient is marked on leave / back;
+- merge: a bed held under a merged identifier passes to the surviving patient.
+
+The state layout is in :mod:`pipelines.census._beds`, the moves per action in
+:mod:`pipelines.census._actions`. Applying an event twice leaves the same
+state: the keys of a patient's recent events are kept, and a repeat is a
+no-op, which is what makes the cancels safe to replay.
 """
 
 from __future__ import annotations
@@ -11,94 +28,55 @@ import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from engine.types import Emit, Envelope, KeyedState
+from pipelines.census._actions import apply_event
+from pipelines.census._beds import LEAVE, WARD, load_map, slot_for
 from pipelines.deadletter import dead_letter
 from schemas.census import WardCensus
-from schemas.events import AdtEvent, BedLocation
+from schemas.events import AdtEvent, BedLocation, CanonicalEvent
 from schemas.topics import CENSUS_WARDS
 
 STEP_ID = "census"
 CENSUS_CONTENT_TYPE = "application/vnd.wardstream.census+json"
-_WARD = "ward:"
-_PATIENT = "patient:"
+
+__all__ = [
+    "CENSUS_CONTENT_TYPE",
+    "STEP_ID",
+    "CensusStep",
+    "apply_event",
+    "bed_key",
+    "census_snapshot",
+    "ward_census",
+]
+
+_EVENTS: TypeAdapter[CanonicalEvent] = TypeAdapter(CanonicalEvent)
 
 
 def bed_key(location: BedLocation, patient_id: str) -> str:
     """The slot a patient takes in a ward: room/bed, or an unassigned slot of their own."""
-    if location.bed:
-        return f"{location.room}/{location.bed}" if location.room else location.bed
-    return f"unassigned:{patient_id}"
-
-
-def _load(state: KeyedState, key: str) -> dict[str, str]:
-    raw = state.get(key)
-    return {} if raw is None else dict(json.loads(raw))
-
-
-def _store(state: KeyedState, key: str, value: dict[str, str]) -> None:
-    if value:
-        state.put(key, json.dumps(value, sort_keys=True, separators=(",", ":")).encode())
-    else:
-        state.delete(key)
-
-
-def _release(state: KeyedState, patient_id: str) -> str | None:
-    """Free the patient's bed; returns the ward they left."""
-    where = _load(state, _PATIENT + patient_id)
-    if not where:
-        return None
-    ward, slot = where["ward"], where["bed"]
-    beds = _load(state, _WARD + ward)
-    if beds.get(slot) == patient_id:
-        del beds[slot]
-        _store(state, _WARD + ward, beds)
-    state.delete(_PATIENT + patient_id)
-    return ward
-
-
-def _occupy(state: KeyedState, patient_id: str, location: BedLocation) -> str:
-    slot = bed_key(location, patient_id)
-    beds = _load(state, _WARD + location.ward)
-    displaced = beds.get(slot)
-    if displaced is not None and displaced != patient_id:
-        # The feed put someone into an occupied bed: the newest message wins, and
-        # the displaced patient is no longer counted in that bed.
-        state.delete(_PATIENT + displaced)
-    beds[slot] = patient_id
-    _store(state, _WARD + location.ward, beds)
-    _store(state, _PATIENT + patient_id, {"ward": location.ward, "bed": slot})
-    return location.ward
-
-
-def apply_event(state: KeyedState, event: AdtEvent) -> set[str]:
-    """Apply one ADT event to the census; returns the wards whose beds changed."""
-    changed: set[str] = set()
-    left = _release(state, event.patient_id)
-    if left is not None:
-        changed.add(left)
-    if event.action != "discharge" and event.location is not None:
-        changed.add(_occupy(state, event.patient_id, event.location))
-    return changed
+    return slot_for(location, patient_id)
 
 
 def ward_census(state: KeyedState, ward: str, as_of: datetime) -> WardCensus:
-    beds = _load(state, _WARD + ward)
-    return WardCensus(ward=ward, occupied=len(beds), beds=beds, as_of=as_of)
+    """One ward's held beds and how many of their patients are on leave."""
+    beds = load_map(state, WARD + ward)
+    on_leave = load_map(state, LEAVE + ward)
+    return WardCensus(ward=ward, occupied=len(beds), on_leave=len(on_leave), beds=beds, as_of=as_of)
 
 
 def census_snapshot(state: KeyedState) -> dict[str, dict[str, str]]:
-    """Every ward's occupied beds, ward → {bed: patient}."""
+    """Every ward's held beds, ward → {slot: patient}."""
     return {
-        key[len(_WARD) :]: dict(json.loads(value))
+        key[len(WARD) :]: dict(json.loads(value))
         for key, value in state.items()
-        if key.startswith(_WARD)
+        if key.startswith(WARD)
     }
 
 
 class CensusStep:
-    """Keeps occupied beds per ward and emits each changed ward's census."""
+    """Keeps held beds per ward and emits each changed ward's census on ``census.wards``."""
 
     step_id = STEP_ID
 
@@ -107,16 +85,22 @@ class CensusStep:
 
     def process(self, envelope: Envelope, state: KeyedState) -> Sequence[Emit]:
         try:
-            event = AdtEvent.model_validate_json(envelope.payload)
+            event = _EVENTS.validate_json(envelope.payload)
         except ValidationError as exc:
-            reason = f"not a canonical ADT event: {exc.errors()[0]['msg']}"
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "event"
+            reason = f"not a canonical event: {first['type']} at {where}"
             return [dead_letter(envelope, step_id=STEP_ID, reason=reason, at=self._clock())]
+        if not isinstance(event, AdtEvent):
+            # Location events share events.adt; they do not move patients.
+            return []
         emits = []
+        at = self._clock()
         for ward in sorted(apply_event(state, event)):
             record = ward_census(state, ward, event.occurred_at)
             out = envelope.derive(
                 step_id=STEP_ID,
-                at=self._clock(),
+                at=at,
                 content_type=CENSUS_CONTENT_TYPE,
                 payload=record.model_dump_json(),
             )

@@ -31,7 +31,8 @@ class Delimiters:
 
 DEFAULT_DELIMITERS = Delimiters()
 
-# Used for a missing encoding character only when it clashes with no declared one.
+# Fills in encoding characters a sender left off MSH-2 (some omit the trailing
+# subcomponent separator); a default that clashes with a declared one is an error.
 _DEFAULT_ENCODING = "^~\\&"
 
 
@@ -134,45 +135,73 @@ def escape(text: str, delimiters: Delimiters) -> str:
     return out.replace("\r\n", "\n").replace("\r", "\n").replace("\n", f"{esc}.br{esc}")
 
 
-# MSH-18 values (HL7 table 0211, plus the common non-standard "UTF-8") to Python
-# codecs. ``None`` means "ASCII declared": decoded defensively (see decode_text).
+# MSH-18 values (HL7 table 0211) and the aliases senders use instead, compacted
+# (upper case, no spaces, hyphens, underscores or slashes) to Python codecs.
+# ``None`` means "ASCII declared": decoded defensively (see decode_text).
 _CHARSETS: dict[str, str | None] = {
     "": None,
     "ASCII": None,
-    "ISO IR6": None,
-    "UNICODE UTF-8": "utf-8",
-    "UTF-8": "utf-8",
+    "USASCII": None,
+    "ISOIR6": None,
+    "UNICODEUTF8": "utf-8",
     "UTF8": "utf-8",
-    "8859/1": "latin-1",
-    "ISO IR100": "latin-1",
-    "8859/2": "iso8859-2",
-    "ISO IR101": "iso8859-2",
-    "8859/3": "iso8859-3",
-    "ISO IR109": "iso8859-3",
-    "8859/4": "iso8859-4",
-    "ISO IR110": "iso8859-4",
-    "8859/5": "iso8859-5",
-    "ISO IR144": "iso8859-5",
-    "8859/6": "iso8859-6",
-    "ISO IR127": "iso8859-6",
-    "8859/7": "iso8859-7",
-    "ISO IR126": "iso8859-7",
-    "8859/8": "iso8859-8",
-    "ISO IR138": "iso8859-8",
-    "8859/9": "iso8859-9",
-    "ISO IR148": "iso8859-9",
-    "8859/15": "iso8859-15",
-    "GB 18030-2000": "gb18030",
-    "KS X 1001": "euc_kr",
-    "BIG-5": "big5",
-    "ISO IR87": "iso2022_jp",
+    # Table 0211's bare "UNICODE" (v2.3-2.4): the bytes were found to be
+    # ASCII-compatible (MSH read as ASCII), and UTF-8 is the one such Unicode form.
+    "UNICODE": "utf-8",
+    "LATIN1": "latin-1",
+    "ISOIR100": "latin-1",
+    "ISOIR101": "iso8859-2",
+    "ISOIR109": "iso8859-3",
+    "ISOIR110": "iso8859-4",
+    "ISOIR144": "iso8859-5",
+    "ISOIR127": "iso8859-6",
+    "ISOIR126": "iso8859-7",
+    "ISOIR138": "iso8859-8",
+    "ISOIR148": "iso8859-9",
+    "ISOIR203": "iso8859-15",
+    "WINDOWS1252": "cp1252",
+    "CP1252": "cp1252",
+    "GB18030": "gb18030",
+    "GB180302000": "gb18030",
+    "KSX1001": "euc_kr",
+    "BIG5": "big5",
+    "ISOIR87": "iso2022_jp",
 }
+# "8859/1" as table 0211 writes it, and "ISO-8859-1", "ISO_8859-1", "iso8859/1"...
+_CHARSETS.update(
+    {
+        f"{prefix}8859{part}": "latin-1" if part == 1 else f"iso8859-{part}"
+        for part in (1, 2, 3, 4, 5, 6, 7, 8, 9, 15)
+        for prefix in ("", "ISO")
+    }
+)
+
+_NOT_IN_NAME = str.maketrans("", "", " \t-_/")
 
 
 def codec_for_charset(charset: str) -> str | None:
-    """The Python codec for an MSH-18 value; ``None`` for ASCII, unknown or empty
+    """The Python codec for an MSH-18 value (table 0211 or a common alias such as
+    ``"UTF-8"`` or ``"ISO-8859-1"``); ``None`` for ASCII, unknown or empty
     (decode defensively)."""
-    return _CHARSETS.get(charset.strip().upper())
+    return _CHARSETS.get(charset.upper().translate(_NOT_IN_NAME))
+
+
+def sniff_charset(data: bytes) -> str:
+    """MSH-18 read from the raw bytes, before decoding (MSH itself is ASCII);
+    ``""`` when there is none. Leading blank lines are skipped."""
+    data = data.lstrip(b"\r\n\t ")
+    if data[:3] != b"MSH" or len(data) < 5:
+        return ""
+    end = len(data)
+    for terminator in (b"\r", b"\n"):
+        found = data.find(terminator)
+        if 0 <= found < end:
+            end = found
+    fields = data[:end].split(data[3:4])
+    if len(fields) < 18:
+        return ""
+    repetition = fields[1][1:2] or b"~"
+    return fields[17].split(repetition)[0].decode("latin-1")
 
 
 def decode_text(data: bytes, charset: str) -> tuple[str, str]:
@@ -205,5 +234,6 @@ __all__ = [
     "decode_text",
     "delimiters_from_msh",
     "escape",
+    "sniff_charset",
     "unescape",
 ]

@@ -7,8 +7,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
+from json.encoder import encode_basestring
 
-from engine.types import Envelope, Stage
+from pydantic import AwareDatetime, TypeAdapter
+
+from engine.types import ENVELOPE_SCHEMA_VERSION, Envelope, Stage
 from pipelines.hl7v2.ack import AckCode, AckError
 from pipelines.hl7v2.tokenizer import Message
 
@@ -41,6 +44,62 @@ def intake_envelope(
             **(headers or {}),
         },
     )
+
+
+def intake_envelope_bytes(
+    message: Message,
+    *,
+    channel: str,
+    received_at: datetime,
+    headers: Mapping[str, str] | None = None,
+    envelope_id: str | None = None,
+) -> bytes:
+    """``intake_envelope(...).to_bytes()``, byte for byte, without building the
+    model: the ingest hot path writes the JSON itself (pydantic validation and
+    dumping cost more than the rest of an append). Every value is a plain string
+    here, so nothing needs validating beyond the aware ``received_at``."""
+    header = message.header
+    fixed = (
+        ("sending_application", header.sending_application),
+        ("sending_facility", header.sending_facility),
+        ("message_type", header.message_type),
+    )
+    # A caller's header of the same name replaces the value in place, as in a dict.
+    pairs = {**dict(fixed), **headers}.items() if headers else fixed
+    head = ",".join(f"{_json_str(k)}:{_json_str(v)}" for k, v in pairs)
+    envelope = (
+        f'{{"schema_version":{ENVELOPE_SCHEMA_VERSION}'
+        f',"id":{_json_str(envelope_id or uuid.uuid4().hex)}'
+        f',"correlation_id":{_json_str(header.control_id)}'
+        f',"channel":{_json_str(channel)}'
+        f',"received_at":"{_iso_datetime(received_at)}"'
+        f',"content_type":"{HL7_CONTENT_TYPE}"'
+        f',"payload":{_json_str(message.text)}'
+        f',"headers":{{{head}}},"trail":[]}}'
+    )
+    return envelope.encode()
+
+
+# A JSON string as pydantic writes it: UTF-8 kept, quotes, backslashes and
+# control characters escaped. Raises TypeError for anything but a str.
+_json_str = encode_basestring
+
+
+_AWARE_DATETIME: TypeAdapter[datetime] = TypeAdapter(AwareDatetime)
+
+
+def _iso_datetime(at: datetime) -> str:
+    """``at`` as pydantic writes an ``AwareDatetime`` in JSON ("Z" for UTC)."""
+    offset = at.utcoffset()
+    if offset is None:
+        raise ValueError("received_at must be timezone-aware")
+    if not offset:
+        text = at.isoformat()
+        return text[:-6] + "Z"  # "+00:00" (a zero offset carries no seconds)
+    if offset.seconds % 60 or offset.microseconds:
+        # Sub-minute offsets: rare enough to leave their format to pydantic.
+        return _AWARE_DATETIME.dump_json(at).decode()[1:-1]
+    return at.isoformat()
 
 
 def intake_key(message: Message) -> bytes:
@@ -91,6 +150,7 @@ __all__ = [
     "HL7_CONTENT_TYPE",
     "intake_dedup_id",
     "intake_envelope",
+    "intake_envelope_bytes",
     "intake_key",
     "refusal_envelope",
 ]

@@ -7,9 +7,10 @@ Everything here is pure: the clock and the ACK's own control id are passed in.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Literal
 
 from pipelines.hl7v2._encoding import DEFAULT_DELIMITERS, escape
@@ -43,6 +44,7 @@ def build_ack(
     at: datetime,
     error: AckError | None = None,
     text: str | None = None,
+    errors: Sequence[AckError] = (),
 ) -> str:
     """The ACK for ``inbound`` (``None`` when nothing usable was received).
 
@@ -50,65 +52,64 @@ def build_ack(
     inbound delimiters, version (MSH-12), processing id and character set,
     types itself ``ACK^<trigger>^ACK`` and echoes MSH-10 in MSA-2. ``control_id``
     becomes its own MSH-10 and ``at`` (timezone-aware) its MSH-7. AE and AR
-    carry MSA-3 and an ERR segment (ERR-2 location, ERR-3 table 0357 code,
-    ERR-4 severity E); without an explicit ``error`` they report 207.
+    carry MSA-3 and one ERR segment per error (ERR-2 location, ERR-3 table 0357
+    code, ERR-4 severity E): ``error`` first, then ``errors``; without any they
+    report 207. MSA-3 is ``text`` when given, else the first error's text.
     """
-    if at.utcoffset() is None:
-        raise ValueError("ACK time must be timezone-aware")
-    if ack_code != "AA" and error is None:
-        error = AckError(ErrorCode.APPLICATION_INTERNAL_ERROR, text or "application error")
+    all_errors = [error, *errors] if error is not None else list(errors)
+    if ack_code != "AA" and not all_errors:
+        all_errors = [AckError(ErrorCode.APPLICATION_INTERNAL_ERROR, text or "application error")]
     d = inbound.delimiters if inbound is not None else DEFAULT_DELIMITERS
+    fs = d.field
     if inbound is not None:
         raw = inbound.msh.raw_field
-        encoding = raw(2)
-        send_app, send_fac, recv_app, recv_fac = raw(3), raw(4), raw(5), raw(6)
+        head = f"MSH{fs}{raw(2)}{fs}{raw(5)}{fs}{raw(6)}{fs}{raw(3)}{fs}{raw(4)}{fs}"
         trigger = inbound.header.trigger_event
-        processing = raw(11) or "P"
-        version = raw(12) or DEFAULT_VERSION
+        tail = f"{fs}{raw(11) or 'P'}{fs}{raw(12) or DEFAULT_VERSION}"
         charset = raw(18)
+        if charset:
+            tail += f"{fs * 6}{charset}"
         echoed = raw(10)
     else:
-        encoding = d.encoding_characters
-        send_app = send_fac = recv_app = recv_fac = trigger = charset = echoed = ""
-        processing, version = "P", DEFAULT_VERSION
+        head = f"MSH{fs}{d.encoding_characters}{fs}{fs}{fs}{fs}{fs}"
+        trigger = echoed = ""
+        tail = f"{fs}P{fs}{DEFAULT_VERSION}"
     message_type = "ACK"
     if trigger:
         message_type = f"ACK{d.component}{escape(trigger, d)}{d.component}ACK"
-    header = [
-        "MSH",
-        encoding,
-        recv_app,
-        recv_fac,
-        send_app,
-        send_fac,
-        at.strftime("%Y%m%d%H%M%S%z"),
-        "",
-        message_type,
-        escape(control_id, d),
-        processing,
-        version,
-    ]
-    if charset:
-        header += ["", "", "", "", "", charset]
-    msa_text = text if text is not None else (error.text if error else "")
-    segments = [header, _trim(["MSA", ack_code, echoed, escape(msa_text, d)])]
-    if error is not None:
-        c = d.component
-        segments.append(
-            _trim(
-                [
-                    "ERR",
-                    "",
-                    _error_location(error.location, c),
-                    f"{int(error.code)}{c}{escape(error.code.text, d)}{c}HL70357",
-                    "E",
-                    "",
-                    "",
-                    escape(error.text, d),
-                ]
-            )
-        )
-    return "".join(d.field.join(seg) + "\r" for seg in segments)
+    msh = f"{head}{_ack_time(at)}{fs}{fs}{message_type}{fs}{escape(control_id, d)}{tail}\r"
+    msa_text = text if text is not None else (all_errors[0].text if all_errors else "")
+    msa = _trim(["MSA", ack_code, echoed, escape(msa_text, d) if msa_text else ""])
+    segments = [msh, fs.join(msa), "\r"]
+    c = d.component
+    for err in all_errors:
+        fields = [
+            "ERR",
+            "",
+            _error_location(err.location, c),
+            f"{int(err.code)}{c}{escape(err.code.text, d)}{c}HL70357",
+            "E",
+            "",
+            "",
+            escape(err.text, d),
+        ]
+        segments += (fs.join(_trim(fields)), "\r")
+    return "".join(segments)
+
+
+def _ack_time(at: datetime) -> str:
+    """MSH-7 of an ACK: ``YYYYMMDDHHMMSS+ZZZZ``."""
+    offset = at.utcoffset()
+    if offset is None:
+        raise ValueError("ACK time must be timezone-aware")
+    return _second_stamp(at.replace(microsecond=0), offset)
+
+
+@lru_cache(maxsize=16)
+def _second_stamp(second: datetime, offset: timedelta) -> str:
+    # ACKs go out by the thousand per second and strftime is not cheap. The offset
+    # is part of the key: 10:00+00:00 and 11:00+01:00 are equal datetimes.
+    return second.strftime("%Y%m%d%H%M%S%z")
 
 
 def _trim(fields: list[str]) -> list[str]:

@@ -1,112 +1,131 @@
 """HL7v2 → canonical events: the ``normalize.hl7v2`` step.
 
-Pure: the clock comes in through the constructor, nothing else is read.
-ADT A01/A02/A03 become :class:`schemas.events.AdtEvent` on ``events.adt``,
-keyed by patient. Malformed or inconsistent messages become dead letters.
+Pure: the clock and the zone of timestamps sent without an offset come in
+through the constructor, nothing else is read. The ADT family (A01-A08, A11-A13,
+A17, A21, A22, A28, A31, A40) becomes :class:`schemas.events.AdtEvent` on
+``events.adt``; ORU^R01 becomes one :class:`schemas.events.ObservationEvent`
+per order observation on ``events.obs``; both keyed by patient. Everything
+else, and every message that cannot be mapped faithfully, becomes a dead
+letter whose reason names the field. The step never raises, and no reason
+quotes a value from the message.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
+
+from pydantic import ValidationError
 
 from engine.types import Emit, Envelope, KeyedState
 from pipelines.deadletter import dead_letter
+from pipelines.hl7v2._adt import ADT_ACTIONS
+from pipelines.hl7v2._adt import adt_event as _adt_event
+from pipelines.hl7v2._adt import merge_events
+from pipelines.hl7v2._datatypes import MappingError
+from pipelines.hl7v2._oru import VITAL_SIGNS_LOINC, observation_events
 from pipelines.hl7v2.errors import Hl7ParseError
-from pipelines.hl7v2.timestamps import Hl7TimestampError, parse_hl7_datetime
 from pipelines.hl7v2.tokenizer import Message, parse
-from schemas.events import AdtAction, AdtEvent, BedLocation
-from schemas.topics import EVENTS_ADT
+from schemas.events import AdtEvent, ObservationEvent
+from schemas.topics import EVENTS_ADT, EVENTS_OBS
 
 STEP_ID = "normalize.hl7v2"
 CANONICAL_CONTENT_TYPE = "application/vnd.wardstream.event+json"
 
-ADT_ACTIONS: dict[str, AdtAction] = {"A01": "admit", "A02": "transfer", "A03": "discharge"}
+__all__ = [
+    "ADT_ACTIONS",
+    "CANONICAL_CONTENT_TYPE",
+    "STEP_ID",
+    "VITAL_SIGNS_LOINC",
+    "MappingError",
+    "NormalizeHl7v2",
+    "adt_event",
+    "canonical_events",
+]
 
 
-class MappingError(ValueError):
-    """A message that parses but cannot be mapped to a canonical event."""
+def _message_type(msg: Message) -> tuple[str, str]:
+    """(message code, trigger event), upper-cased; the trigger falls back on
+    EVN-1 for feeds that send MSH-9 as the code alone."""
+    kind = msg.get("MSH-9.1").strip().upper()
+    trigger = msg.get("MSH-9.2").strip().upper() or msg.get("EVN-1").strip().upper()
+    return kind, trigger
 
 
-def _value(msg: Message, path: str) -> str | None:
-    text = msg.get(path)
-    return text or None
-
-
-def _location(msg: Message, field: str) -> BedLocation | None:
-    ward = _value(msg, f"{field}.1")
-    if ward is None:
-        return None
-    return BedLocation(
-        ward=ward,
-        room=_value(msg, f"{field}.2"),
-        bed=_value(msg, f"{field}.3"),
-        facility=_value(msg, f"{field}.4"),
-    )
-
-
-def _event_time(msg: Message, default_tz: tzinfo) -> datetime:
-    for path in ("EVN-6", "EVN-2", "MSH-7"):
-        text = _value(msg, f"{path}.1")
-        if text:
-            try:
-                return parse_hl7_datetime(text, default_tz)
-            except Hl7TimestampError as exc:
-                raise MappingError(f"{path}: {exc}") from exc
-    raise MappingError("no event time: EVN-6, EVN-2 and MSH-7 are all empty")
+def _message_id(msg: Message) -> str:
+    message_id = msg.get("MSH-10").strip()
+    if not message_id:
+        raise MappingError("MSH-10: message control id missing")
+    return message_id
 
 
 def adt_event(msg: Message, default_tz: tzinfo = UTC) -> AdtEvent:
-    """Map an ADT A01/A02/A03 message to its canonical event."""
-    trigger = _value(msg, "MSH-9.2") or _value(msg, "EVN-1") or ""
-    action = ADT_ACTIONS.get(trigger)
-    if action is None:
-        raise MappingError(f"ADT^{trigger or '?'} is not mapped")
-    patient_id = _value(msg, "PID-3(1).1")
-    if patient_id is None:
-        raise MappingError("PID-3: patient identifier missing")
-    location = _location(msg, "PV1-3")
-    if action != "discharge" and location is None:
-        raise MappingError(f"PV1-3: assigned location missing on ADT^{trigger}")
-    return AdtEvent(
-        action=action,
-        trigger=trigger,
-        message_id=_value(msg, "MSH-10") or "",
-        patient_id=patient_id,
-        patient_id_authority=_value(msg, "PID-3(1).4"),
-        visit_number=_value(msg, "PV1-19.1"),
-        patient_class=_value(msg, "PV1-2.1"),
-        location=location,
-        prior_location=_location(msg, "PV1-6"),
-        service=_value(msg, "PV1-10.1"),
-        occurred_at=_event_time(msg, default_tz),
-    )
+    """Map one ADT message of a mapped trigger to its canonical event.
+
+    Raises :class:`MappingError` when the trigger is not mapped or the message
+    lacks what its action needs.
+    """
+    kind, trigger = _message_type(msg)
+    if kind != "ADT" or trigger not in ADT_ACTIONS:
+        # Clipped: MSH-9 is the sender's text, and reasons reach logs.
+        shown = f"{kind[:8] or '?'}^{trigger[:8] or '?'}"
+        raise MappingError(f"MSH-9: {shown} has no canonical mapping")
+    return _adt_event(msg, trigger, _message_id(msg), default_tz)
+
+
+def canonical_events(msg: Message, default_tz: tzinfo = UTC) -> list[AdtEvent | ObservationEvent]:
+    """Every canonical event of one message: one ADT event, or one observation
+    event per ORU^R01 order observation. Raises :class:`MappingError`."""
+    kind, trigger = _message_type(msg)
+    if kind == "ORU" and trigger == "R01":
+        return list(observation_events(msg, _message_id(msg), default_tz))
+    if kind == "ADT" and ADT_ACTIONS.get(trigger) == "merge":
+        return list(merge_events(msg, trigger, _message_id(msg), default_tz))
+    return [adt_event(msg, default_tz)]
+
+
+def _invalid(exc: ValidationError) -> str:
+    # Location and kind of the first error only: pydantic's own text quotes the input.
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "event"
+    return f"canonical event invalid at {where}: {first['type']}"
 
 
 class NormalizeHl7v2:
-    """Turns raw HL7v2 envelopes into canonical events."""
+    """Turns raw HL7v2 envelopes into canonical events (or dead letters)."""
 
     step_id = STEP_ID
 
-    def __init__(self, clock: Callable[[], datetime], default_tz: tzinfo = UTC) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], datetime],
+        default_tz: tzinfo = UTC,
+        channel_tz: Mapping[str, tzinfo] | None = None,
+    ) -> None:
         self._clock = clock
         self._tz = default_tz
+        self._channel_tz = dict(channel_tz or {})
 
     def process(self, envelope: Envelope, state: KeyedState) -> Sequence[Emit]:
+        tz = self._channel_tz.get(envelope.channel, self._tz)
         try:
-            msg = parse(envelope.payload)
-        except Hl7ParseError as exc:
-            return [dead_letter(envelope, step_id=STEP_ID, reason=str(exc), at=self._clock())]
-        if _value(msg, "MSH-9.1") != "ADT" or _value(msg, "MSH-9.2") not in ADT_ACTIONS:
-            return []
-        try:
-            event = adt_event(msg, self._tz)
-        except MappingError as exc:
-            return [dead_letter(envelope, step_id=STEP_ID, reason=str(exc), at=self._clock())]
-        out = envelope.derive(
-            step_id=STEP_ID,
-            at=self._clock(),
-            content_type=CANONICAL_CONTENT_TYPE,
-            payload=event.model_dump_json(),
-        )
-        return [Emit(topic=EVENTS_ADT, envelope=out, key=event.patient_id)]
+            events = canonical_events(parse(envelope.payload), tz)
+        except (Hl7ParseError, MappingError) as exc:
+            return [self._dead_letter(envelope, str(exc))]
+        except ValidationError as exc:
+            return [self._dead_letter(envelope, _invalid(exc))]
+        at = self._clock()
+        emits = []
+        for event in events:
+            out = envelope.derive(
+                step_id=STEP_ID,
+                at=at,
+                content_type=CANONICAL_CONTENT_TYPE,
+                payload=event.model_dump_json(),
+            )
+            topic = EVENTS_ADT if isinstance(event, AdtEvent) else EVENTS_OBS
+            emits.append(Emit(topic=topic, envelope=out, key=event.patient_id))
+        return emits
+
+    def _dead_letter(self, envelope: Envelope, reason: str) -> Emit:
+        return dead_letter(envelope, step_id=STEP_ID, reason=reason, at=self._clock())

@@ -26,6 +26,7 @@ from pipelines.hl7v2._encoding import (
     codec_for_charset,
     decode_text,
     delimiters_from_msh,
+    sniff_charset,
     unescape,
 )
 from pipelines.hl7v2.errors import ErrorCode, Hl7ParseError, Hl7PathError
@@ -334,29 +335,15 @@ def parse(text: str) -> Message:
 
 def parse_bytes(data: bytes) -> Message:
     """Parse bytes, decoded per MSH-18: ASCII (the default, decoded defensively as
-    UTF-8 or else Latin-1), UNICODE UTF-8, 8859/n and the other table 0211
-    sets. A leading byte-order mark is ignored."""
+    UTF-8 or else Latin-1), UNICODE UTF-8, 8859/n, the other table 0211 sets and
+    their common aliases ("UTF-8", "ISO-8859-1", ...). A leading byte-order mark
+    is ignored. Raises ``Hl7ParseError`` as ``parse`` does, and when the bytes do
+    not fit the declared character set."""
     if data[:3] == b"\xef\xbb\xbf":
         data = data[3:]
-    charset = _sniff_charset(data)
+    charset = sniff_charset(data)
     text, codec = decode_text(data, charset)
     return _parse(text, codec)
-
-
-def _sniff_charset(data: bytes) -> str:
-    """MSH-18 read from the bytes, before decoding (MSH itself is ASCII)."""
-    if data[:3] != b"MSH" or len(data) < 5:
-        return ""
-    end = len(data)
-    for terminator in (b"\r", b"\n"):
-        found = data.find(terminator)
-        if 0 <= found < end:
-            end = found
-    fields = data[:end].split(data[3:4])
-    if len(fields) < 18:
-        return ""
-    repetition = fields[1][1:2] or b"~"
-    return fields[17].split(repetition)[0].decode("latin-1")
 
 
 def _parse(text: str, codec: str | None) -> Message:
