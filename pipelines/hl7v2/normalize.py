@@ -19,9 +19,8 @@ from pydantic import ValidationError
 
 from engine.types import Emit, Envelope, KeyedState
 from pipelines.deadletter import dead_letter
-from pipelines.hl7v2._adt import ADT_ACTIONS
+from pipelines.hl7v2._adt import ADT_ACTIONS, merge_events
 from pipelines.hl7v2._adt import adt_event as _adt_event
-from pipelines.hl7v2._adt import merge_events
 from pipelines.hl7v2._datatypes import MappingError
 from pipelines.hl7v2._oru import VITAL_SIGNS_LOINC, observation_events
 from pipelines.hl7v2.errors import Hl7ParseError

@@ -40,7 +40,8 @@ def test_lint_points_at_the_line_of_each_problem(tmp_path):
     result = wardstream("lint", str(config), cwd=tmp_path)
     assert result.returncode == 1
     lines = result.stdout.strip().splitlines()
-    assert any(re.match(rf"{re.escape(str(config))}:7:\d+: channels\[0\]\.source\.port", ln) for ln in lines)
+    port_error = rf"{re.escape(str(config))}:7:\d+: channels\[0\]\.source\.port"
+    assert any(re.match(port_error, ln) for ln in lines)
     assert any(":8:" in ln and "colour" in ln for ln in lines)
 
 
