@@ -1,18 +1,22 @@
 """MLLP ingest benchmark: durable append + ACK, on the embedded log and on Kafka.
 
     .venv/bin/python bench/ingest.py [--bus sqlite kafka] [--seconds 10] [--rate 1000]
+        [--synchronous full|normal] [--repeat 3]
 
-The engine runs as its own process (`wardstream up`, pipelines off so the
-figure is the ingest path alone); the load generator runs in another process.
+The engine runs as its own process (`wardstream up`, every pipeline and sink
+off so the figure is the ingest path alone); the load generator runs in
+another process.
 Prints msg/s with 1 and 16 closed-loop senders, and ACK p50/p99 at a fixed
-offered rate, then writes the figures as JSON under bench/results/.
+offered rate, then writes the figures as JSON under bench/results/. With
+``--repeat N`` each bus is measured N times (a fresh engine each time) and the
+median of every figure is printed after the individual runs.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -22,18 +26,32 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._mllp_load import closed_loop, open_loop
+from bench._mllp_load import closed_loop, open_loop, run
+from engine.config import PipelinesConfig, WardstreamConfig
 from tests.engine_process import EngineProcess
 
-INGEST_ONLY = {"pipelines": {"normalize": {"enabled": False}, "census": {"enabled": False}}}
+
+def _ingest_only() -> dict[str, dict[str, object]]:
+    """Config turning off every pipeline (and the FHIR result store, a consumer
+    of its own) whatever the config model holds today."""
+    config: dict[str, dict[str, object]] = {
+        "pipelines": {name: {"enabled": False} for name in PipelinesConfig.model_fields}
+    }
+    fhir = WardstreamConfig.model_fields.get("fhir")
+    if fhir is not None and "store" in getattr(fhir.annotation, "model_fields", {}):
+        config["fhir"] = {"store": False}
+    return config
 
 
-def _closed(port: int, senders: int, seconds: float, run: str) -> dict[str, float]:
-    return asyncio.run(closed_loop("127.0.0.1", port, senders, seconds, run)).summary()
+INGEST_ONLY = _ingest_only()
 
 
-def _open(port: int, rate: float, seconds: float, run: str) -> dict[str, float]:
-    return asyncio.run(open_loop("127.0.0.1", port, rate, seconds, 16, run)).summary()
+def _closed(port: int, senders: int, seconds: float, run_id: str) -> dict[str, float]:
+    return run(closed_loop("127.0.0.1", port, senders, seconds, run_id)).summary()
+
+
+def _open(port: int, rate: float, seconds: float, run_id: str) -> dict[str, float]:
+    return run(open_loop("127.0.0.1", port, rate, seconds, 16, run_id)).summary()
 
 
 # Tansu has no InitProducerId: the idempotent producer stays on for real Kafka only.
@@ -51,14 +69,14 @@ def bench_bus(name: str, bus_url: str | None, workdir: Path, args: argparse.Name
     figures: dict[str, dict[str, float]] = {}
     try:
         with ProcessPoolExecutor(max_workers=1) as pool:
-            run = f"{name}{int(time.time())}"
-            pool.submit(_closed, engine.mllp_port, 4, 1.0, run + "w").result()  # warm-up
+            run_id = f"{name}{time.time_ns()}"
+            pool.submit(_closed, engine.mllp_port, 4, 1.0, run_id + "w").result()  # warm-up
             for senders in (1, 16):
                 figures[f"closed_{senders}"] = pool.submit(
-                    _closed, engine.mllp_port, senders, args.seconds, f"{run}c{senders}"
+                    _closed, engine.mllp_port, senders, args.seconds, f"{run_id}c{senders}"
                 ).result()
             figures[f"open_{int(args.rate)}"] = pool.submit(
-                _open, engine.mllp_port, args.rate, args.seconds, f"{run}o"
+                _open, engine.mllp_port, args.rate, args.seconds, f"{run_id}o"
             ).result()
     finally:
         engine.terminate()
@@ -73,6 +91,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=float, default=1000.0)
     parser.add_argument("--synchronous", default="full", choices=["full", "normal"])
+    parser.add_argument("--repeat", type=int, default=1, help="runs per bus; medians printed")
     args = parser.parse_args()
     results: dict[str, dict] = {}
     with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
@@ -82,17 +101,37 @@ def main() -> None:
                 from tests.tansu import TansuBroker
 
                 url = stack.enter_context(TansuBroker()).url
-            results[bus] = bench_bus(bus, url, Path(tmp), args)
-            for test, fig in results[bus].items():
-                print(
-                    f"{bus:<7} {test:<12} {fig['msg_per_s']:>10.1f} msg/s"
-                    f"  ACK p50 {fig['ack_p50_ms']:7.2f} ms  p99 {fig['ack_p99_ms']:7.2f} ms"
-                    f"  ({fig['acked']} acked, {fig['rejected']} rejected)",
-                    flush=True,
-                )
+            runs = []
+            for n in range(args.repeat):
+                runs.append(bench_bus(bus, url, Path(tmp) / f"run{n}", args))
+                _print(bus, runs[-1])
+            results[bus] = _medians(runs) if args.repeat > 1 else runs[0]
+            if args.repeat > 1:
+                _print(f"{bus} median", results[bus])
+                results[bus]["runs"] = runs
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
     (out / "ingest.json").write_text(json.dumps(results, indent=2) + "\n")
+
+
+def _print(label: str, figures: dict) -> None:
+    for test, fig in figures.items():
+        if test == "runs":
+            continue
+        print(
+            f"{label:<14} {test:<12} {fig['msg_per_s']:>10.1f} msg/s"
+            f"  ACK p50 {fig['ack_p50_ms']:7.2f} ms  p99 {fig['ack_p99_ms']:7.2f} ms"
+            f"  ({fig['acked']} acked, {fig['rejected']} rejected)",
+            flush=True,
+        )
+
+
+def _medians(runs: list[dict]) -> dict:
+    """Per test and figure, the median over runs."""
+    return {
+        test: {key: statistics.median(run[test][key] for run in runs) for key in runs[0][test]}
+        for test in runs[0]
+    }
 
 
 if __name__ == "__main__":

@@ -93,6 +93,27 @@ def _cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_conformance(args: argparse.Namespace) -> int:
+    import json
+
+    from engine.conformance import CorpusError, render_summary, run_conformance, write_markdown
+
+    try:
+        report = run_conformance(Path(args.dir))
+    except CorpusError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(render_summary(report), end="")
+    if args.json:
+        Path(args.json).write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
+        print(args.json)
+    if args.markdown:
+        write_markdown(report, Path(args.markdown))
+        print(args.markdown)
+    broken = report.parse_failures() or report.invalid()
+    return 1 if broken else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wardstream", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -134,6 +155,16 @@ def build_parser() -> argparse.ArgumentParser:
     schema.add_argument("--out", default=str(SCHEMAS_DIR), help="output folder")
     schema.add_argument("--check", action="store_true", help="fail if the files are stale")
     schema.set_defaults(func=_cmd_schema)
+
+    conformance = sub.add_parser(
+        "conformance", help="compare the FHIR mapping with FHIR-Converter's sample corpus"
+    )
+    conformance.add_argument("dir", help="the corpus folder (input/, expected/, index.json)")
+    conformance.add_argument("--json", type=Path, help="write the full report as JSON here")
+    conformance.add_argument(
+        "--markdown", type=Path, help="write the report as Markdown here (keeps its preamble)"
+    )
+    conformance.set_defaults(func=_cmd_conformance)
     return parser
 
 

@@ -195,6 +195,54 @@ def find_dedup(conn: sqlite3.Connection, tid: int, dedup_ids: Sequence[str]) -> 
     return found
 
 
+FAST_APPEND_ROWS = _MAX_ROWS
+"""Most appends one fast-path statement takes (see ``install_fast_append``)."""
+
+# INSERT INTO temp.appends writes one record in full: the offset check, the
+# dedup id, the record and the partition's next offset and size. The offset
+# check makes the statement fail if another connection appended meanwhile, and
+# the dedup table's UNIQUE makes it fail on a known dedup id: the writer then
+# takes its general path, which looks both up. Temp objects live in this
+# connection only; the file's schema is untouched.
+_FAST_APPEND_SCHEMA = (
+    "CREATE TEMP VIEW IF NOT EXISTS appends"
+    " (id, ts, size, key, value, headers, tid, dedup_id)"
+    " AS SELECT 0, 0, 0, NULL, NULL, NULL, 0, NULL WHERE 0",
+    f"""CREATE TEMP TRIGGER IF NOT EXISTS appends_insert INSTEAD OF INSERT ON appends
+BEGIN
+    SELECT RAISE(ABORT, 'stale offset')
+        WHERE (SELECT next_offset FROM partitions WHERE pid = NEW.id >> {OFFSET_BITS})
+            IS NOT NEW.id & {OFFSET_MASK};
+    INSERT INTO dedup (rid, tid, dedup_id)
+        SELECT NEW.id, NEW.tid, NEW.dedup_id WHERE NEW.dedup_id IS NOT NULL;
+    INSERT INTO records (id, ts, size, key, value, headers)
+        VALUES (NEW.id, NEW.ts, NEW.size, NEW.key, NEW.value, NEW.headers);
+    UPDATE partitions SET next_offset = (NEW.id & {OFFSET_MASK}) + 1, bytes = bytes + NEW.size
+        WHERE pid = NEW.id >> {OFFSET_BITS};
+END""",
+)
+_FAST_APPEND = "INSERT INTO temp.appends (id, ts, size, key, value, headers, tid, dedup_id) VALUES "
+
+
+def install_fast_append(conn: sqlite3.Connection) -> None:
+    """Create the connection's ``temp.appends`` view (outside any transaction)."""
+    for statement in _FAST_APPEND_SCHEMA:
+        conn.execute(statement)
+
+
+def append_fast(conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> None:
+    """Write up to ``FAST_APPEND_ROWS`` records, each ``(id, ts, size, key,
+    value, headers, tid, dedup_id)``, as one statement in its own transaction.
+
+    One statement is one call into SQLite with the GIL released, fsync
+    included; BEGIN, the inserts and COMMIT as separate statements each hand
+    the GIL back and forth with the event loop thread. Raises
+    ``sqlite3.IntegrityError`` (nothing written) on a known dedup id or an
+    offset that is not the partition's next."""
+    params = [value for row in rows for value in row]
+    conn.execute(_values_sql(_FAST_APPEND, 8, len(rows)), params)
+
+
 def encode_headers(headers: Headers) -> bytes | None:
     """Compact header encoding: per header, ``<u16 name length><u32 value length>``
     then the UTF-8 name and the value. ``None`` for no headers."""

@@ -193,23 +193,29 @@ def _our_place(location: Json) -> Place | None:
     return None
 
 
-def _physical_type(location: Json) -> str | None:
-    coded = first_coding(location.get("physicalType"))
-    return coded.code if coded else None
+def _physical_types(location: Json) -> list[str]:
+    # Several codings happen: FHIR-Converter merges two PL components with the same
+    # text (bed "1" and facility "1") into one Location typed "bd" and "si".
+    codings = _list(_dict(location.get("physicalType")).get("coding"))
+    return [c["code"] for c in codings if isinstance(c, dict) and isinstance(c.get("code"), str)]
 
 
 def _their_place(view: BundleView, location: Json) -> Place:
     """The PL a FHIR-Converter point of care stands for: its own name for PL.1, and the
     room, bed and facility Locations written from the same PL (same description)."""
     parts: dict[str, str | None] = {"ward": None, "room": None, "bed": None, "facility": None}
-    own = _PLACE_TYPES.get(_physical_type(location) or "", "ward")
-    parts[own] = _text(location.get("name"))
+    own = [_PLACE_TYPES[t] for t in _physical_types(location) if t in _PLACE_TYPES] or ["ward"]
+    for kind in own:
+        parts[kind] = _text(location.get("name"))
     description = _text(location.get("description"))
-    if description is not None:
-        for other in view.of_type("Location"):
-            kind = _PLACE_TYPES.get(_physical_type(other) or "")
-            if other is not location and kind and other.get("description") == description:
-                parts[kind] = parts[kind] or _text(other.get("name"))
+    same_pl = [
+        other
+        for other in view.of_type("Location")
+        if other is not location and description and other.get("description") == description
+    ]
+    for other in same_pl:
+        for kind in (_PLACE_TYPES[t] for t in _physical_types(other) if t in _PLACE_TYPES):
+            parts[kind] = parts[kind] or _text(other.get("name"))
     return Place(parts["ward"], parts["room"], parts["bed"], parts["facility"])
 
 

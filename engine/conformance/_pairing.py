@@ -103,7 +103,8 @@ def _place_fields(
     ours: Fields = {}
     theirs: Fields = {}
     for mine, other in pairs:
-        status = (mine or other).status if (mine or other) else None  # type: ignore[union-attr]
+        either = mine or other
+        status = either.status if either is not None else None
         name = f"location({status or 'no status'})"
         suffix = 2
         while name in ours or name in theirs:

@@ -63,9 +63,10 @@ def parse_fhir_time(text: str) -> FhirTime | None:
         return None
     parts = match.groupdict()
     precision: Precision = "year"
-    for name in ("month", "day", "minute", "second", "fraction"):
+    names: tuple[Precision, ...] = ("month", "day", "minute", "second", "fraction")
+    for name in names:
         if parts[name] is not None:
-            precision = name  # type: ignore[assignment]  # the loop names are Precision values
+            precision = name
     fraction = (parts["fraction"] or "0")[:6].ljust(6, "0")
     wall = (
         int(parts["year"]),

@@ -23,7 +23,7 @@ from engine.conformance._pipeline import (
     run_message,
     split_input,
 )
-from engine.conformance._quirks import classify
+from engine.conformance._quirks import QUIRKS, classify
 from engine.conformance.scoring import FieldResult, Score, score
 
 
@@ -103,13 +103,15 @@ class ConformanceReport:
 
     def total(self) -> TypeRow:
         rows = self.rows()
-        return TypeRow("total", sum(r.messages for r in rows), sum((r.score for r in rows), Score()))
+        return TypeRow(
+            "total", sum(r.messages for r in rows), sum((r.score for r in rows), Score())
+        )
 
     def results(self, *statuses: str) -> list[tuple[MessageOutcome, FieldResult]]:
         """Every field result with one of ``statuses``, message by message."""
         return [(m, f) for m in self.messages for f in m.fields if f.status in statuses]
 
-    def by_resource(self) -> dict[str, Score]:
+    def by_field(self) -> dict[str, Score]:
         """Counts per resource type and field name (indexes folded: ``name[].family``)."""
         groups: dict[str, list[FieldResult]] = {}
         for message in self.messages:
@@ -132,7 +134,8 @@ class ConformanceReport:
             "messages": len(self.messages),
             "agreement": [row(r) for r in self.rows()],
             "total": row(self.total()),
-            "by_field": {k: _score_json(v) for k, v in self.by_resource().items()},
+            "by_field": {k: _score_json(v) for k, v in self.by_field().items()},
+            "quirks": QUIRKS,
             "outcomes": [
                 {**asdict(m), "parsed": m.parsed, "mapped": m.mapped, "compared": m.compared}
                 for m in self.messages
@@ -169,24 +172,21 @@ def _entries(corpus: Path) -> list[dict[str, Any]]:
     return entries
 
 
-def _their_resources(corpus: Path, expected: str | None) -> list[dict[str, Any]]:
-    if expected is None:
-        return []
+def _their_resources(corpus: Path, expected: str) -> list[dict[str, Any]]:
     bundle = json.loads((corpus / expected).read_text(encoding="utf-8"))
     return [e["resource"] for e in bundle.get("entry", []) if isinstance(e.get("resource"), dict)]
 
 
-def _outcomes(
-    corpus: Path, entry: dict[str, Any], default_tz: tzinfo
-) -> Iterable[MessageOutcome]:
+def _outcomes(corpus: Path, entry: dict[str, Any], default_tz: tzinfo) -> Iterable[MessageOutcome]:
     name = Path(entry["input"]).name
     data = (corpus / entry["input"]).read_bytes()
     fallback_type = "^".join((entry.get("msh_9") or "?").split("^")[:2])
-    common = {"template": entry.get("template"), "expected": entry.get("expected")}
+    template: str | None = entry.get("template")
+    expected: str | None = entry.get("expected")
     try:
         raws = split_input(data)
     except Hl7ParseError as exc:
-        yield MessageOutcome(name, fallback_type, parse_error=str(exc), **common)
+        yield MessageOutcome(name, fallback_type, template, expected, parse_error=str(exc))
         return
     batch = is_batch(data)
     for position, raw in enumerate(raws, start=1):
@@ -195,16 +195,20 @@ def _outcomes(
             message = parse_message(raw)
             message_type = message.header.message_type
         except Hl7ParseError as exc:
-            yield MessageOutcome(label, fallback_type, parse_error=str(exc), **common)
+            yield MessageOutcome(label, fallback_type, template, expected, parse_error=str(exc))
             continue
         run = run_message(message, raw, envelope_id=f"conformance-{label}", default_tz=default_tz)
         fields: tuple[FieldResult, ...] = ()
-        if run.in_scope and run.mapped and entry.get("expected") is not None:
-            theirs = _their_resources(corpus, entry["expected"])
-            fields = tuple(classify(f) for f in compare_bundles(run.resources(), theirs))
+        if run.in_scope and run.mapped and expected is not None:
+            theirs = _their_resources(corpus, expected)
+            fields = tuple(
+                classify(f, run.message_type) for f in compare_bundles(run.resources(), theirs)
+            )
         yield MessageOutcome(
             label,
             run.message_type or message_type,
+            template,
+            expected,
             intake=run.intake,
             in_scope=run.in_scope,
             dead_letter=run.dead_letter,
@@ -212,7 +216,6 @@ def _outcomes(
             resources=sum(len(b["entry"]) for b in run.bundles),
             invalid=tuple(run.invalid),
             fields=fields,
-            **common,
         )
 
 

@@ -15,6 +15,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import unquote
 
 from engine.conformance._times import FhirTime, same_time
 
@@ -27,6 +28,10 @@ THEIRS_BASES = (
     "http://example.com/v2-to-fhir-converter/CodeSystem/",
 )
 """FHIR-Converter's bases for the same: systems named after an HL7 authority or table."""
+
+
+PART_SEPARATOR = "; "
+"""Between the parts of a repeating value (given names, address lines) as printed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +59,11 @@ class SystemName:
 
     @property
     def name(self) -> str:
-        for base in OURS_BASES + THEIRS_BASES:
+        for base in OURS_BASES:
+            if self.uri.startswith(base):
+                # Ours percent-encode the HL7 name (pipelines.fhir_map.ids).
+                return unquote(self.uri.removeprefix(base))
+        for base in THEIRS_BASES:
             if self.uri.startswith(base):
                 return self.uri.removeprefix(base)
         return self.uri
@@ -94,7 +103,7 @@ class Tagged:
     value: Value
 
     def __str__(self) -> str:
-        shown = f'"{self.value}"' if isinstance(self.value, str) else str(self.value)
+        shown = f'"{self.value}"' if isinstance(self.value, str) else show(self.value)
         return f"{self.kind} {shown}"
 
 
@@ -119,9 +128,10 @@ def show(value: Value | None) -> str | None:
     if value is None:
         return None
     if isinstance(value, tuple):
-        return " ".join(value)
+        return PART_SEPARATOR.join(value)
     if isinstance(value, float):
-        return f"{value:g}"
+        # 4.0 prints as 4, as FHIR JSON writes it; anything else in full.
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
     return str(value)
 
 
@@ -134,9 +144,11 @@ def agrees(ours: Value, theirs: Value) -> bool:
     if isinstance(ours, SystemName) and isinstance(theirs, SystemName):
         return ours.name == theirs.name
     if isinstance(ours, Coded) and isinstance(theirs, Coded):
-        if ours.code != theirs.code or (ours.system is None) != (theirs.system is None):
+        if ours.code != theirs.code:
             return False
-        return ours.system is None or agrees(ours.system, theirs.system)  # type: ignore[arg-type]
+        if ours.system is None or theirs.system is None:
+            return ours.system is None and theirs.system is None
+        return agrees(ours.system, theirs.system)
     if isinstance(ours, Ident) and isinstance(theirs, Ident):
         if ours.value != theirs.value:
             return False
