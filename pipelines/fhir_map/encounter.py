@@ -168,7 +168,11 @@ def encounter_resource(
     )
     period = clean(
         start=date_time(encounter.admitted_at) if encounter.admitted_at else None,
-        end=date_time(encounter.discharged_at) if encounter.discharged_at else None,
+        # A period ends only for a visit that has ended: a cancelled discharge
+        # (A13) still carries the PV1-45 it cancels.
+        end=date_time(encounter.discharged_at)
+        if encounter.discharged_at and status in ("finished", "cancelled")
+        else None,
     )
     resource = clean(
         resourceType="Encounter",

@@ -106,13 +106,14 @@ def human_names(field: Field) -> list[HumanName]:
 
 
 def address(rep: Field) -> Address | None:
-    """XAD: street (SAD.1, else dwelling number and street name), other
-    designation, city, state, postal code, country, type."""
-    street = text(rep, 1, 1)
+    """XAD: street (SAD.1 and SAD.2 as lines, else dwelling number and street
+    name on one line), other designation, city, state, postal code, country, type."""
+    street, street_name = text(rep, 1, 1), text(rep, 1, 2)
     if street is None:
-        parts = [part for part in (text(rep, 1, 3), text(rep, 1, 2)) if part is not None]
-        street = " ".join(parts) or None
-    lines = [line for line in (street, text(rep, 2)) if line is not None]
+        parts = [part for part in (text(rep, 1, 3), street_name) if part is not None]
+        street, street_name = " ".join(parts) or None, None
+    # SAD.2 beside SAD.1 is a line of its own (the IG's line[2]), never dropped.
+    lines = [line for line in (street, street_name, text(rep, 2)) if line is not None]
     found = Address(
         lines=lines,
         city=text(rep, 3),

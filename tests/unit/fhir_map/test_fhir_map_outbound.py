@@ -486,3 +486,16 @@ def test_fhir_sourced_events_get_a_data_operation(patient: Patient, source: Enve
     assert provenance["entity"][0]["what"]["display"] == "FHIR resource MSG0001"
     admit = adt("admit", patient, None).model_copy(update={"trigger": "Encounter"})
     assert to_fhir(admit, fhir_source)[-1]["activity"]["coding"][0]["code"] == "CREATE"
+
+
+@pytest.mark.parametrize(
+    ("action", "has_end"),
+    [("discharge", True), ("cancel_discharge", False), ("update", False)],
+)
+def test_encounter_period_ends_only_when_the_visit_has_ended(
+    source: Envelope, patient: Patient, visit: Encounter, action: AdtAction, has_end: bool
+) -> None:
+    sent = visit.model_copy(update={"admitted_at": AT, "discharged_at": AT + timedelta(hours=2)})
+    (encounter,) = of(to_fhir(adt(action, patient, sent), source), "Encounter")
+    assert encounter["period"]["start"].startswith("2024-03-01T10:05")
+    assert ("end" in encounter["period"]) is has_end

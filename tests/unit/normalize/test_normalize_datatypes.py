@@ -253,3 +253,16 @@ def test_normalize_never_raises(trigger, bodies):
     if topics == {DLQ}:
         assert len(out) == 1
         assert out[0].envelope.headers["dlq.reason"]
+
+
+def test_street_name_beside_the_street_address_is_kept_as_a_line():
+    from pipelines.hl7v2 import parse
+    from pipelines.hl7v2._datatypes import addresses
+
+    pid = parse(
+        "MSH|^~\\&|A|B|C|D|20260101||ADT^A01|1|P|2.5\r"
+        "PID|1||X||DOE^J||||||1000&Hospital Lane^Ste. 123^Ann Arbor^MI^99999^USA\r"
+    ).segment("PID")
+    (address,) = addresses(pid.field(11))
+    assert address.lines == ["1000", "Hospital Lane", "Ste. 123"]
+    assert (address.city, address.postal_code) == ("Ann Arbor", "99999")
