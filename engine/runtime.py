@@ -26,9 +26,9 @@ from engine.bus import open_bus
 from engine.config import FhirDestinationConfig, WardstreamConfig
 from engine.fhir.sink import STEP_ID as STORE_STEP
 from engine.fhir.sink import FhirStoreSink
-from engine.fhir.sink_runner import SinkRunner, bus_dead_letters
 from engine.fhir.store import FhirStore
 from engine.runner import StepRunner
+from engine.sink_runner import SinkRunner, bus_dead_letters
 from engine.state import StateStore, StepState
 from engine.types import Bus, Emit, Sink
 from pipelines.census import CensusStep

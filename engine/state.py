@@ -8,17 +8,12 @@ applied, so state never counts an event twice, whatever the bus redelivers.
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-import threading
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TypeVar
 
+from engine._sqlite import SqliteWorker
 from engine.types import TopicPartition
-
-_T = TypeVar("_T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS state (
@@ -63,27 +58,7 @@ class StateStore:
     """SQLite file holding every step's state and applied offsets."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._path = path
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="state")
-        self._lock = threading.Lock()
-        self._db: sqlite3.Connection | None = None
-
-    def _connect(self) -> sqlite3.Connection:
-        if self._db is None:
-            db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.executescript(_SCHEMA)
-            self._db = db
-        return self._db
-
-    async def _run(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
-        def call() -> _T:
-            with self._lock:
-                return fn(self._connect())
-
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        self._sqlite = SqliteWorker(path, _SCHEMA, thread_name="state")
 
     async def load(self, step: str) -> tuple[StepState, dict[TopicPartition, int]]:
         """The step's state and the next offset to apply per input partition."""
@@ -101,7 +76,7 @@ class StateStore:
             }
             return StepState(values), applied
 
-        return await self._run(read)
+        return await self._sqlite.run(read)
 
     async def commit(
         self,
@@ -132,13 +107,8 @@ class StateStore:
                 raise
             db.execute("COMMIT")
 
-        await self._run(write)
+        await self._sqlite.run(write)
 
     async def close(self) -> None:
-        def close(db: sqlite3.Connection) -> None:
-            db.close()
-            self._db = None
-
-        if self._db is not None:
-            await self._run(close)
-        self._executor.shutdown(wait=True)
+        """Close the file; the store is not used again."""
+        await self._sqlite.close()

@@ -301,6 +301,4 @@ class LocationEvent(_Model):
     )
 
 
-CanonicalEvent = Annotated[
-    AdtEvent | ObservationEvent | LocationEvent, Field(discriminator="kind")
-]
+CanonicalEvent = Annotated[AdtEvent | ObservationEvent | LocationEvent, Field(discriminator="kind")]

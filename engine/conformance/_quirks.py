@@ -32,8 +32,7 @@ QUIRKS: dict[str, str] = {
     " (namespace id) when it is valued, as we do",
     CALLED_BY: "FHIR-Converter appends XPN.15 (called by) to the given names; the IG puts it"
     " in a second HumanName, and we do not map it",
-    STREET_LINES: "FHIR-Converter also writes XAD.19 as an address line; we do not map"
-    " XAD.19",
+    STREET_LINES: "FHIR-Converter also writes XAD.19 as an address line; we do not map XAD.19",
     REGISTER_STATUS: "A04: the IG's Event[EncounterStatus] says planned; we write arrived"
     " (in-progress for PV1-2 E), FHIR-Converter in-progress",
     UNKNOWN_CLASS: "patient class absent or not in table 0004: we write v3-NullFlavor UNK or"

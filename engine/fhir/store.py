@@ -12,24 +12,20 @@ group, ``urn:uuid:`` full URLs are resolved to the ids the store assigned.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import re
 import sqlite3
-import threading
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
+from engine._sqlite import SqliteWorker
 from engine.fhir._sql import search_sql
 from engine.fhir.search import SearchQuery, index_rows
-
-_T = TypeVar("_T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS resources (
@@ -162,33 +158,14 @@ class FhirStore:
         clock: Callable[[], datetime],
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
     ) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._clock = clock
         self._new_id = new_id
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fhir-store")
-        self._lock = threading.Lock()
-        self._db: sqlite3.Connection | None = None
-
-    def _connect(self) -> sqlite3.Connection:
-        if self._db is None:
-            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.executescript(_SCHEMA)
-            self._db = db
-        return self._db
-
-    async def _run(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
-        def call() -> _T:
-            with self._lock:
-                return fn(self._connect())
-
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        self._sqlite = SqliteWorker(path, _SCHEMA, thread_name="fhir-store")
 
     async def read(self, type_: str, id_: str) -> StoredResource | None:
         """The current version of ``type_/id_``, or None."""
-        return await self._run(lambda db: _read(db, type_, id_))
+        return await self._sqlite.run(lambda db: _read(db, type_, id_))
 
     async def search(self, query: SearchQuery) -> tuple[int, list[StoredResource]]:
         """(total matches, the page ``query.offset``..+``query.count``), ordered by id."""
@@ -206,7 +183,7 @@ class FhirStore:
             )
             return count, [_stored(row) for row in rows]
 
-        return await self._run(run)
+        return await self._sqlite.run(run)
 
     async def versions_after(self, writes: Sequence[Write]) -> list[int]:
         """The version each update (``id`` set) would leave: the current one
@@ -227,7 +204,7 @@ class FhirStore:
                     out.append(int(row[0]) if same else int(row[0]) + 1)
             return out
 
-        return await self._run(run)
+        return await self._sqlite.run(run)
 
     async def write(self, writes: Sequence[Write]) -> list[WriteResult]:
         """Apply ``writes`` as one all-or-nothing group; raises FhirStoreError."""
@@ -261,7 +238,7 @@ class FhirStore:
             db.execute("COMMIT")
             return out
 
-        return await self._run(run)
+        return await self._sqlite.run(run)
 
     def _apply(self, db: sqlite3.Connection, group: Sequence[Write], now: str) -> list[WriteResult]:
         # Ids first, so references between the group's resources can be resolved.
@@ -288,13 +265,8 @@ class FhirStore:
         return results
 
     async def close(self) -> None:
-        def close(db: sqlite3.Connection) -> None:
-            db.close()
-            self._db = None
-
-        if self._db is not None:
-            await self._run(close)
-        self._executor.shutdown(wait=True)
+        """Close the file; the store is not used again."""
+        await self._sqlite.close()
 
 
 def _stored(row: tuple[Any, ...]) -> StoredResource:

@@ -38,8 +38,8 @@ def check_type(type_: str, *, status: int = 400, expression: str | None = None) 
         )
 
 
-def put_write(type_: str, id_: str, resource: dict[str, Any], where: str) -> Write:
-    """An update at ``type_/id_``: the body must be that type and carry that id."""
+def _check_body_type(type_: str, resource: dict[str, Any], where: str) -> None:
+    """Refuse a body whose ``resourceType`` is not ``type_``, a type the store keeps."""
     check_type(type_, expression=f"{where}.resourceType")
     if resource.get("resourceType") != type_:
         raise FhirHttpError.of(
@@ -47,6 +47,11 @@ def put_write(type_: str, id_: str, resource: dict[str, Any], where: str) -> Wri
             f"resource type {resource.get('resourceType')!r} does not match {type_!r}",
             expression=[f"{where}.resourceType"],
         )
+
+
+def put_write(type_: str, id_: str, resource: dict[str, Any], where: str) -> Write:
+    """An update at ``type_/id_``: the body must be that type and carry that id."""
+    _check_body_type(type_, resource, where)
     if not ID_PATTERN.match(id_):
         raise FhirHttpError.of(400, f"invalid resource id {id_!r}", expression=[f"{where}.id"])
     if resource.get("id") not in (None, id_):
@@ -67,13 +72,7 @@ def create_write(
     full_url: str | None = None,
 ) -> Write:
     """A create: the server assigns the id (a client id is ignored, as FHIR says)."""
-    check_type(type_, expression=f"{where}.resourceType")
-    if resource.get("resourceType") != type_:
-        raise FhirHttpError.of(
-            400,
-            f"resource type {resource.get('resourceType')!r} does not match {type_!r}",
-            expression=[f"{where}.resourceType"],
-        )
+    _check_body_type(type_, resource, where)
     query = None
     if if_none_exist:
         try:

@@ -141,6 +141,12 @@ def _issue(root: str, error: ErrorDetails) -> FhirIssue:
     return FhirIssue("error", _code(error), diagnostics, _path(root, loc))
 
 
+def _unbound(element: str, where: str) -> FhirIssue:
+    return FhirIssue(
+        "error", "value", f"unknown {element} code (not in the required binding)", where
+    )
+
+
 def _codes_in(resource: dict[str, Any], path: str) -> Iterator[FhirIssue]:
     """Required-binding issues of ``resource`` and of the resources it contains."""
     resource_type = resource.get("resourceType")
@@ -149,23 +155,13 @@ def _codes_in(resource: dict[str, Any], path: str) -> Iterator[FhirIssue]:
     for element, allowed in BINDINGS.get(resource_type, {}).items():
         value = resource.get(element)
         if isinstance(value, str) and value not in allowed:
-            yield FhirIssue(
-                "error",
-                "value",
-                f"unknown {element} code (not in the required binding)",
-                f"{path}.{element}",
-            )
+            yield _unbound(element, f"{path}.{element}")
     for (owner, array, element), allowed in NESTED_BINDINGS.items():
         items = resource.get(array) if owner == resource_type else None
         for index, item in enumerate(items if isinstance(items, list) else []):
             value = item.get(element) if isinstance(item, dict) else None
             if isinstance(value, str) and value not in allowed:
-                yield FhirIssue(
-                    "error",
-                    "value",
-                    f"unknown {element} code (not in the required binding)",
-                    f"{path}.{array}[{index}].{element}",
-                )
+                yield _unbound(element, f"{path}.{array}[{index}].{element}")
     yield from _children(resource, path)
 
 

@@ -8,17 +8,16 @@ import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
-from engine.bus import open_bus
 from engine.bus.embedded import EmbeddedLog
 from engine.fhir.sink import FhirStoreSink
-from engine.fhir.sink_runner import SinkRunner, bus_dead_letters
 from engine.fhir.store import FhirStore
+from engine.sink_runner import SinkRunner, bus_dead_letters
 from engine.types import Envelope
-from schemas.topics import DLQ, FHIR_OUT, default_topics
+from schemas.topics import DLQ, FHIR_OUT
 from tests.integration.fhir.fhir_test_server import eventually
 
 NOW = datetime(2026, 1, 5, 10, 15, tzinfo=UTC)
@@ -49,15 +48,6 @@ ENCOUNTER = {
     "subject": {"reference": "Patient/p1"},
     "location": [{"location": {"reference": "Location/bed-1"}}],
 }
-
-
-@pytest.fixture
-async def bus(tmp_path: Path) -> AsyncIterator[EmbeddedLog]:
-    log = cast(EmbeddedLog, open_bus(f"sqlite:///{tmp_path}/bus.db", synchronous="normal"))
-    await log.start()
-    await log.create_topics(default_topics(partitions=2))
-    yield log
-    await log.stop()
 
 
 @pytest.fixture

@@ -7,19 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
 from connectors.fhir.writer import FhirDestinationUnavailable, FhirRestWriter
-from engine.bus import open_bus
 from engine.bus.embedded import EmbeddedLog
-from engine.fhir.sink_runner import SinkRunner, bus_dead_letters
+from engine.sink_runner import SinkRunner, bus_dead_letters
 from engine.types import Emit, Envelope
-from schemas.topics import DLQ, FHIR_OUT, default_topics
+from schemas.topics import DLQ, FHIR_OUT
 from tests.engine_process import free_port
 from tests.integration.fhir.fhir_test_server import Reply, ScriptedServer, eventually, serve
 
@@ -210,15 +207,6 @@ async def test_if_none_exist_mode_posts_conditional_creates() -> None:
     assert first["fullUrl"].startswith("urn:uuid:")
     assert second["request"] == {"method": "POST", "url": "Encounter"}
     assert second["resource"]["subject"] == {"reference": first["fullUrl"]}
-
-
-@pytest.fixture
-async def bus(tmp_path: Path) -> AsyncIterator[EmbeddedLog]:
-    log = cast(EmbeddedLog, open_bus(f"sqlite:///{tmp_path}/bus.db", synchronous="normal"))
-    await log.start()
-    await log.create_topics(default_topics(partitions=2))
-    yield log
-    await log.stop()
 
 
 async def read_all(bus: EmbeddedLog, topic: str) -> list[Envelope]:

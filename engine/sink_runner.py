@@ -17,12 +17,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
 import structlog
-from pydantic import ValidationError
 
-from engine.runner import output_id
-from engine.types import Bus, Consumer, Emit, Envelope, Record, Sink, TopicPartition
-from pipelines.deadletter import dead_letter
-from schemas.topics import DLQ
+from engine._polling import PollingRunner
+from engine.types import Bus, Emit, Envelope, Record, Sink, TopicPartition
 
 log = structlog.get_logger("wardstream.sink")
 
@@ -40,8 +37,10 @@ def bus_dead_letters(bus: Bus) -> Callable[[Emit], Awaitable[object]]:
     return append
 
 
-class SinkRunner:
+class SinkRunner(PollingRunner):
     """Runs one :class:`Sink` over ``topics`` as consumer group ``group``."""
+
+    task_kind = "sink"
 
     def __init__(
         self,
@@ -55,43 +54,14 @@ class SinkRunner:
         retry_backoff_s: float = 0.5,
         max_backoff_s: float = 30.0,
     ) -> None:
-        self.bus = bus
+        super().__init__(bus=bus, group=group, topics=topics, clock=clock, max_batch=max_batch)
         self.sink = sink
         self.group = group
-        self.topics = list(topics)
-        self.clock = clock
-        self.max_batch = max_batch
         self.retry_backoff_s = retry_backoff_s
         self.max_backoff_s = max_backoff_s
         self.written = 0
         self.failures = 0
-        self.dead_letters = 0
-        self._consumer: Consumer | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
-        self._idle = asyncio.Event()
-
-    @property
-    def step_id(self) -> str:
-        return self.group
-
-    async def start(self) -> None:
-        self._consumer = self.bus.consumer(self.group, self.topics, from_beginning=True)
-        await self._consumer.start()
-        self._task = asyncio.create_task(self._run(), name=f"sink:{self.group}")
-
-    async def _run(self) -> None:
-        assert self._consumer is not None
-        structlog.contextvars.bind_contextvars(step_id=self.group)
-        while not self._stopping.is_set():
-            records = await self._consumer.poll(self.max_batch, timeout=0.2)
-            if not records:
-                self._idle.set()
-                continue
-            self._idle.clear()
-            done = await self.handle(records)
-            if done:
-                await self._consumer.commit(done)
+        self._dead_letter = bus_dead_letters(bus)
 
     async def handle(self, records: Sequence[Record]) -> dict[TopicPartition, int]:
         """Write one polled batch; returns the offsets to commit (partitions written)."""
@@ -103,10 +73,12 @@ class SinkRunner:
         return {tp: rs[-1].offset + 1 for (tp, rs), ok in done if ok}
 
     async def _deliver(self, records: list[Record]) -> bool:
-        envelopes = []
+        envelopes: list[Envelope] = []
         for record in records:
-            envelope = await self._decode(record)
-            if envelope is not None:
+            envelope = self._decode(record)
+            if isinstance(envelope, Emit):
+                await self._dead_letter(envelope)
+            else:
                 envelopes.append(envelope)
         attempt = 0
         while envelopes:
@@ -134,45 +106,8 @@ class SinkRunner:
         self.written += len(records)
         return True
 
-    async def _decode(self, record: Record) -> Envelope | None:
-        try:
-            return Envelope.from_bytes(record.value)
-        except ValidationError as exc:
-            self.dead_letters += 1
-            log.warning("undecodable record", topic=record.topic, offset=record.offset)
-            broken = Envelope(
-                correlation_id=f"{record.topic}/{record.partition}/{record.offset}",
-                channel="unknown",
-                received_at=self.clock(),
-                content_type="application/octet-stream",
-                payload=record.value.decode("utf-8", "replace"),
-            )
-            reason = f"undecodable envelope: {exc.error_count()} validation errors"
-            emit = dead_letter(broken, step_id=self.group, reason=reason, at=self.clock())
-            emit.envelope.id = output_id(broken.correlation_id, self.group, 0)
-            await self.bus.append(DLQ, emit.envelope.to_bytes(), dedup_id=emit.envelope.id)
-            return None
-
-    async def wait_idle(self, timeout: float) -> bool:
-        """Wait until a fresh poll finds nothing new (caught up); False on timeout."""
-        self._idle.clear()
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
-        except TimeoutError:
-            return False
-        return True
-
     async def stop(self, timeout: float = 10.0) -> None:
         """Finish the batch in hand (abandon it, uncommitted, when the sink is
         failing or still busy after ``timeout`` seconds), leave the group, close the sink."""
-        self._stopping.set()
-        if self._task is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(self._task), timeout)
-            except TimeoutError:
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
-        if self._consumer is not None:
-            await self._consumer.stop()
+        await self._leave(timeout)
         await self.sink.close()
