@@ -4,10 +4,10 @@ An empty file (or no file) is a valid configuration: one MLLP channel on
 127.0.0.1:2575, the HTTP API on 127.0.0.1:8080, data in ``./var`` and the
 embedded bus at ``sqlite:///var/bus.db``.
 
-Relative paths: ``data_dir`` and the path in a ``sqlite:///`` bus URL, given
-or defaulted, are resolved against the directory of the config file they were
-read from; against the working directory when they come from the environment
-or when there is no file.
+Relative paths: ``data_dir``, the path in a ``sqlite:///`` bus URL (given or
+defaulted) and the TLS certificate, key and CA files are resolved against the
+directory of the config file they were read from; against the working
+directory when they come from the environment or when there is no file.
 
 Every problem found while loading is reported as ``FILE:LINE:COL: path: message``.
 """
@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -33,6 +34,7 @@ from pydantic_core import PydanticCustomError
 from engine import _yaml
 from engine._yaml import LintIssue, Loc
 from engine.bus import DEFAULT_BUS_URL
+from engine.tls import TlsSetupError, server_context
 
 #: Environment variables that override the file, and the setting each one sets.
 ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
@@ -54,6 +56,63 @@ _WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})  # noqa: S104 - compared, nev
 
 class _Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def _existing_file(value: Path, info: ValidationInfo) -> Path:
+    # Like data_dir: relative to the config file's directory when read from a file.
+    base = info.context.get("base_dir") if isinstance(info.context, dict) else None
+    path = value.expanduser()
+    if base is not None and not path.is_absolute():
+        path = Path(base) / path
+    if not path.is_file():
+        problem = "is not a file" if path.exists() else "does not exist"
+        raise PydanticCustomError(
+            "file_missing", "{path} {problem}", {"path": str(path), "problem": problem}
+        )
+    return path
+
+
+#: A file the config names: resolved like ``data_dir``, and it must exist.
+ConfigFile = Annotated[Path, AfterValidator(_existing_file)]
+
+
+class TlsConfig(_Settings):
+    """TLS for a listener (TLS 1.2 or later); optionally mutual TLS."""
+
+    cert_file: ConfigFile = Field(
+        description=(
+            "PEM certificate the listener presents, leaf first, then any intermediates. "
+            "Relative paths are resolved against the config file's directory."
+        )
+    )
+    key_file: ConfigFile = Field(description="PEM private key of cert_file, unencrypted.")
+    ca_file: ConfigFile | None = Field(
+        default=None,
+        description=(
+            "PEM CA certificates that client certificates are verified against (mutual TLS); "
+            "null: client certificates are not asked for."
+        ),
+    )
+    require_client_cert: bool = Field(
+        default=False,
+        description="Refuse clients without a certificate signed by ca_file (needs ca_file).",
+    )
+
+    @model_validator(mode="after")
+    def _usable(self) -> Self:
+        if self.require_client_cert and self.ca_file is None:
+            raise PydanticCustomError(
+                "client_cert_without_ca",
+                "needs ca_file to verify client certificates",
+                {_AT: ("require_client_cert",)},
+            )
+        try:
+            server_context(self.cert_file, self.key_file, ca_file=self.ca_file)
+        except TlsSetupError as exc:
+            raise PydanticCustomError(
+                "tls_files", "{problem}", {"problem": str(exc), _AT: ("cert_file",)}
+            ) from exc
+        return self
 
 
 class KafkaConfig(_Settings):
@@ -163,6 +222,9 @@ class HttpConfig(_Settings):
             "Environment: WARDSTREAM_HTTP_TOKEN."
         ),
     )
+    tls: TlsConfig | None = Field(
+        default=None, description="Serve the API over HTTPS; null: plain HTTP."
+    )
 
 
 class LogConfig(_Settings):
@@ -204,6 +266,9 @@ class MllpSourceConfig(_Settings):
     )
     max_connections: int = Field(
         default=1024, ge=1, description="Concurrent connections accepted; more wait in backlog."
+    )
+    tls: TlsConfig | None = Field(
+        default=None, description="Accept MLLP over TLS only; null: plain TCP."
     )
 
 
@@ -290,6 +355,14 @@ class FhirDestinationConfig(_Settings):
         min_length=1,
         repr=False,
         description="Bearer token sent to the server; null sends no Authorization header.",
+    )
+    ca_file: ConfigFile | None = Field(
+        default=None,
+        description=(
+            "PEM CA certificates that an https server's certificate is verified against "
+            "(a private CA); null: the system's trust store. Relative paths are resolved "
+            "against the config file's directory."
+        ),
     )
     timeout_s: float = Field(
         default=10, gt=0, le=600, description="Seconds one request may take before it is retried."
@@ -564,6 +637,7 @@ __all__ = [
     "BusConfig",
     "ChannelConfig",
     "ConfigError",
+    "ConfigFile",
     "DestinationConfig",
     "FhirConfig",
     "FhirDestinationConfig",
@@ -576,6 +650,7 @@ __all__ = [
     "PipelinesConfig",
     "RuntimeConfig",
     "SourceConfig",
+    "TlsConfig",
     "WardstreamConfig",
     "absolute_sqlite_url",
     "dump_config",

@@ -30,6 +30,7 @@ from engine.fhir.store import FhirStore
 from engine.runner import StepRunner
 from engine.sink_runner import SinkRunner, bus_dead_letters
 from engine.state import StateStore, StepState
+from engine.tls import server_context_for
 from engine.types import Bus, Emit, Sink
 from pipelines.census import CensusStep
 from pipelines.fhir_in import NormalizeFhir
@@ -143,6 +144,7 @@ class Engine:
         await self._start_http()
         for channel in cfg.channels:
             source = channel.source
+            tls_context = server_context_for(source.tls)
             listener = MllpListener(
                 channel=channel.name,
                 bus=self.bus,
@@ -153,10 +155,17 @@ class Engine:
                 max_connections=source.max_connections,
                 strict=channel.strict,
                 clock=utc_now,
+                ssl=tls_context,
             )
             await listener.start()
             self.listeners.append(listener)
-            log.info("mllp listening", channel=channel.name, host=source.host, port=listener.port)
+            log.info(
+                "mllp listening",
+                channel=channel.name,
+                host=source.host,
+                port=listener.port,
+                tls=tls_context is not None,
+            )
         self.started_at = utc_now()
         self.ready = True
         log.info("engine ready", bus=self.bus.url, http_port=self.http_port)
@@ -195,6 +204,7 @@ class Engine:
             max_retries=config.max_retries,
             backoff_s=config.backoff_s,
             conditional=config.conditional,
+            ca_file=config.ca_file,
             dead_letters=self._dead_letters(f"dest.{config.name}"),
             clock=utc_now,
         )
@@ -204,9 +214,19 @@ class Engine:
 
         cfg = self.config.http
         app = create_app(self, token=cfg.token)
+        tls_context = server_context_for(cfg.tls)
         server = ApiServer(
             uvicorn.Config(
-                app, host=cfg.host, port=cfg.port, log_config=None, lifespan="off", access_log=False
+                app,
+                host=cfg.host,
+                port=cfg.port,
+                log_config=None,
+                lifespan="off",
+                access_log=False,
+                # The engine's own context, so HTTPS and MLLP share one TLS policy.
+                ssl_context_factory=(
+                    None if tls_context is None else lambda _config, _default: tls_context
+                ),
             )
         )
         self._http = server

@@ -16,6 +16,7 @@ import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 import httpx
@@ -23,6 +24,7 @@ import structlog
 
 from engine.fhir.outcome import diagnostics_of
 from engine.runner import output_id
+from engine.tls import client_context
 from engine.types import Emit, Envelope
 from pipelines.deadletter import dead_letter
 from pipelines.fhir_map import transaction_bundle
@@ -58,6 +60,8 @@ class FhirRestWriter:
     ``conditional`` picks how entries are written: ``put`` (update at the
     deterministic id) or ``if-none-exist`` (conditional create by identifier).
     ``dead_letters`` receives the ``dlq`` record of each refused Bundle.
+    ``ca_file`` (PEM) is the only trust anchor for an https server's
+    certificate (a private CA); without it the system's trust store is used.
     """
 
     def __init__(
@@ -71,6 +75,7 @@ class FhirRestWriter:
         backoff_s: float = 0.5,
         max_backoff_s: float = 30.0,
         conditional: ConditionalMode = "put",
+        ca_file: str | Path | None = None,
         dead_letters: DeadLetters | None = None,
         clock: Callable[[], datetime] = _utc_now,
     ) -> None:
@@ -89,7 +94,8 @@ class FhirRestWriter:
         headers = {"Content-Type": FHIR_JSON, "Accept": FHIR_JSON}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        self._client = httpx.AsyncClient(headers=headers, timeout=timeout_s)
+        verify = client_context(ca_file=ca_file) if ca_file is not None else True
+        self._client = httpx.AsyncClient(headers=headers, timeout=timeout_s, verify=verify)
         # Envelopes of a batch already delivered, so a retried batch does not resend them.
         self._delivered: set[str] = set()
 

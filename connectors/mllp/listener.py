@@ -9,52 +9,44 @@ ERR. Message content is never logged.
 Two paths lead to the same answers. When the bus takes completion callbacks
 (``CallbackAppender``, as the embedded log does) a frame is validated and
 queued for the append as soon as it is read, and the ACK is written from the
-callback once the record is committed: no task, no future per message, which
-is most of the cost of a message at ten thousand a second. Otherwise (Kafka),
-and on a strict channel, a task per connection answers its frames one by one,
+callback once the record is committed: no task and no future per message
+(less CPU per message, see docs/performance.md). Otherwise (Kafka), and on a
+strict channel, a task per connection answers its frames one by one,
 awaiting each append.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import random
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
+from ssl import SSLContext
 from typing import Protocol, runtime_checkable
 
 import structlog
 
+from connectors.mllp._answers import STEP_ID, Answers, sequential_ids
 from connectors.mllp._connection import Connection, Reply
 from connectors.mllp._stats import LatencyReservoir, ListenerStats
-from connectors.mllp.framing import OversizeFrame, encode_frame
+from connectors.mllp.framing import OversizeFrame
 from engine.types import AppendResult, Bus, Headers
 from pipelines.hl7v2 import (
     HL7_CONTENT_TYPE,
     MESSAGE_TYPES,
-    AckCode,
-    AckError,
-    ErrorCode,
-    Hl7ParseError,
     IntakeResult,
     Message,
-    build_ack,
     intake_dedup_id,
     intake_key,
-    parse_bytes,
-    refusal_envelope,
     validate_for_intake,
 )
 from pipelines.hl7v2._intake import intake_envelope_bytes
-from pipelines.hl7v2.strict import StrictError, strict_errors, strict_summary
+from pipelines.hl7v2.strict import StrictError, strict_errors
 from schemas.topics import DLQ, RAW_HL7V2
-
-STEP_ID = "mllp.intake"
 
 AppendCallback = Callable[[AppendResult | None, BaseException | None], None]
 """Called once, on the event loop, with the result of a committed append or the
@@ -85,12 +77,6 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _sequential_ids() -> Callable[[], str]:
-    """ACK control ids: a random prefix per listener and a counter (fits MSH-10's 20)."""
-    prefix, counter = uuid.uuid4().hex[:8], itertools.count(1)
-    return lambda: f"{prefix}{next(counter)}"
-
-
 def _random_ids() -> Callable[[], str]:
     """Envelope ids like ``uuid4().hex``, from a generator seeded once by the OS:
     ``uuid4`` per message reads the OS entropy source, and that system call
@@ -109,6 +95,9 @@ class MllpListener:
     widens or narrows the accepted MSH-9 table. ``strict`` also validates each
     message against its declared HL7 version (``pipelines.hl7v2.strict``, in
     a worker thread) and refuses it with AE, one ERR per problem, if it fails.
+    With ``ssl`` (a server context) connections are TLS; over TLS a sender's
+    half-close ends the connection, so ACKs still pending then are not sent
+    (the sender resends, and dedup stores the message once).
     """
 
     def __init__(
@@ -128,6 +117,7 @@ class MllpListener:
         clock: Callable[[], datetime] = _utc_now,
         ack_ids: Callable[[], str] | None = None,
         strict: bool = False,
+        ssl: SSLContext | None = None,
     ) -> None:
         if idle_timeout_s <= 0 or max_connections < 1 or max_pending_frames < 1:
             raise ValueError("idle_timeout_s, max_connections, max_pending_frames must be > 0")
@@ -144,10 +134,18 @@ class MllpListener:
         self.message_types = message_types
         self.clock = clock
         self.strict = strict
-        self._ack_ids = ack_ids or _sequential_ids()
+        self.ssl = ssl
         self._envelope_ids = _random_ids()
         self.stats = ListenerStats()
         self.log = structlog.get_logger(channel=channel)
+        self.answers = Answers(
+            channel=channel,
+            max_frame_bytes=max_frame_bytes,
+            clock=clock,
+            ack_ids=ack_ids or sequential_ids(),
+            stats=self.stats,
+            log=self.log,
+        )
         self._server: asyncio.Server | None = None
         self._active: set[Connection] = set()
         self._waiting: deque[Connection] = deque()
@@ -167,9 +165,16 @@ class MllpListener:
             self.host,
             self.port,
             backlog=max(128, min(self.max_connections, 4096)),
+            ssl=self.ssl,
         )
         self.port = self._server.sockets[0].getsockname()[1]
-        self.log.info("mllp.listener.started", host=self.host, port=self.port, strict=self.strict)
+        self.log.info(
+            "mllp.listener.started",
+            host=self.host,
+            port=self.port,
+            strict=self.strict,
+            tls=self.ssl is not None,
+        )
 
     async def stop(self, *, grace_s: float = 10.0) -> None:
         """Stop accepting, answer every frame already received (within
@@ -229,10 +234,11 @@ class MllpListener:
     def take(self, item: bytes | OversizeFrame, peer: str, reply: Reply) -> None:
         """Inline path: validate one frame and queue its append (or dead letter);
         ``reply`` is filled from the bus callback once the write is durable."""
+        answers = self.answers
         try:
             received_at = self.clock()
             if isinstance(item, OversizeFrame):
-                result, raw, size = self._oversize(item), item.head, item.size
+                result, raw, size = answers.oversize(item), item.head, item.size
             else:
                 self.stats.messages_in += 1
                 result = validate_for_intake(item, message_types=self.message_types)
@@ -241,8 +247,8 @@ class MllpListener:
                     self._store_nowait(message, peer, received_at, reply)
                     return
                 raw, size = item, None
-            letter = self._letter(raw, result, peer, received_at, size)
-            answer = self._reply(result.message, result.ack_code, result.error)
+            letter = answers.letter(raw, result, peer, received_at, size)
+            answer = answers.reply(result.message, result.ack_code, result.error)
             done = partial(self._dead_lettered, answer, peer, reply)
             try:
                 self._queue(self.dlq_topic, letter, None, None, done)
@@ -250,18 +256,12 @@ class MllpListener:
                 done(None, exc)
         except Exception as exc:  # noqa: BLE001 - whatever breaks, answer AE and keep serving
             self.log.error("mllp.intake.failed", peer=peer, error=type(exc).__name__)
-            reply.fill(self._internal_error())
+            reply.fill(answers.internal_error())
 
     def _store_nowait(
         self, message: Message, peer: str, received_at: datetime, reply: Reply
     ) -> None:
-        value = intake_envelope_bytes(
-            message,
-            channel=self.channel,
-            received_at=received_at,
-            headers={"peer": peer},
-            envelope_id=self._envelope_ids(),
-        )
+        value = self._record(message, peer, received_at)
         done = partial(self._stored, message, peer, reply)
         try:
             self._queue(
@@ -292,12 +292,12 @@ class MllpListener:
     ) -> None:
         try:
             if error is None:
-                answer = self._reply(message, "AA", None)
+                answer = self.answers.reply(message, "AA", None)
             else:
-                answer = self._store_failed(message, peer, error)
+                answer = self.answers.store_failed(message, peer, error)
         except Exception as exc:  # noqa: BLE001 - the sender must get an answer
             self.log.error("mllp.intake.failed", peer=peer, error=type(exc).__name__)
-            answer = self._internal_error()
+            answer = self.answers.internal_error()
         reply.fill(answer)
 
     def _dead_lettered(
@@ -320,80 +320,53 @@ class MllpListener:
             return await self._answer(item, peer)
         except Exception as exc:  # noqa: BLE001 - whatever breaks, answer AE and keep serving
             self.log.error("mllp.intake.failed", peer=peer, error=type(exc).__name__)
-            return self._internal_error()
+            return self.answers.internal_error()
 
     async def _answer(self, item: bytes | OversizeFrame, peer: str) -> bytes:
+        answers = self.answers
         received_at = self.clock()
         if isinstance(item, OversizeFrame):
-            result = self._oversize(item)
+            result = answers.oversize(item)
             await self._dead_letter(item.head, result, peer, received_at, item.size)
-            return self._reply(result.message, result.ack_code, result.error)
+            return answers.reply(result.message, result.ack_code, result.error)
         self.stats.messages_in += 1
         result = validate_for_intake(item, message_types=self.message_types)
         message = result.message
         if message is None or not result.accepted:
             await self._dead_letter(item, result, peer, received_at)
-            return self._reply(message, result.ack_code, result.error)
+            return answers.reply(message, result.ack_code, result.error)
         if self.strict:
             problems = await self._strict_check(message)
             if problems:
-                return await self._refuse_strict(item, message, problems, peer, received_at)
-        value = intake_envelope_bytes(
+                result, answer = answers.strict_refusal(message, problems)
+                await self._dead_letter(item, result, peer, received_at)
+                return answer
+        try:
+            await self.bus.append(
+                self.topic,
+                self._record(message, peer, received_at),
+                key=intake_key(message),
+                dedup_id=intake_dedup_id(message, self.channel),
+            )
+        except Exception as exc:  # noqa: BLE001 - any driver failure means "not durable": AE
+            return answers.store_failed(message, peer, exc)
+        return answers.reply(message, "AA", None)
+
+    def _record(self, message: Message, peer: str, received_at: datetime) -> bytes:
+        """The ``raw.hl7v2`` envelope of an accepted message."""
+        return intake_envelope_bytes(
             message,
             channel=self.channel,
             received_at=received_at,
             headers={"peer": peer},
             envelope_id=self._envelope_ids(),
         )
-        try:
-            await self.bus.append(
-                self.topic,
-                value,
-                key=intake_key(message),
-                dedup_id=intake_dedup_id(message, self.channel),
-            )
-        except Exception as exc:  # noqa: BLE001 - any driver failure means "not durable": AE
-            return self._store_failed(message, peer, exc)
-        return self._reply(message, "AA", None)
 
     async def _strict_check(self, message: Message) -> list[StrictError]:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
             self._strict_pool, strict_errors, message.text, message.header.version
         )
-
-    async def _refuse_strict(
-        self,
-        raw: bytes,
-        message: Message,
-        problems: Sequence[StrictError],
-        peer: str,
-        received_at: datetime,
-    ) -> bytes:
-        self.stats.strict_refused += 1
-        text = strict_summary(problems, message.header.version)
-        errors = [problem.ack_error() for problem in problems]
-        first = errors[0]
-        # The dead letter's reason is the summary; its code and place the first problem's.
-        result = IntakeResult("AE", message, AckError(first.code, text, first.location))
-        await self._dead_letter(raw, result, peer, received_at)
-        return self._reply(message, "AE", first, errors[1:], text)
-
-    def _store_failed(self, message: Message, peer: str, exc: BaseException) -> bytes:
-        self.stats.append_failures += 1
-        self.log.error(
-            "mllp.append.failed",
-            peer=peer,
-            control_id=message.header.control_id,
-            error=type(exc).__name__,
-        )
-        error = AckError(ErrorCode.APPLICATION_INTERNAL_ERROR, "message could not be stored")
-        return self._reply(message, "AE", error)
-
-    def _oversize(self, item: OversizeFrame) -> IntakeResult:
-        self.stats.oversize_frames += 1
-        reason = f"frame of {item.size} bytes exceeds the {self.max_frame_bytes}-byte limit"
-        return IntakeResult("AR", _salvage(item.head), AckError(ErrorCode.VALUE_TOO_LONG, reason))
 
     async def _dead_letter(
         self,
@@ -403,80 +376,17 @@ class MllpListener:
         received_at: datetime,
         size: int | None = None,
     ) -> None:
-        letter = self._letter(raw, result, peer, received_at, size)
+        letter = self.answers.letter(raw, result, peer, received_at, size)
         try:
             await self.bus.append(self.dlq_topic, letter)
         except Exception as exc:  # noqa: BLE001 - the refusal stands even if the DLQ write fails
             self.stats.append_failures += 1
             self.log.error("mllp.dlq.failed", peer=peer, error=type(exc).__name__)
 
-    def _letter(
-        self,
-        raw: bytes,
-        result: IntakeResult,
-        peer: str,
-        received_at: datetime,
-        size: int | None,
-    ) -> bytes:
-        """Log a refusal (no content) and build its dead letter."""
-        error = result.error or AckError(ErrorCode.APPLICATION_INTERNAL_ERROR, "refused")
-        control_id = result.message.header.control_id if result.message is not None else ""
-        self.log.warning(
-            "mllp.message.refused",
-            peer=peer,
-            ack_code=result.ack_code,
-            error_code=int(error.code),
-            location=error.location,
-            control_id=control_id,
-        )
-        headers = {"peer": peer} if size is None else {"peer": peer, "frame_bytes": str(size)}
-        return refusal_envelope(
-            raw,
-            ack_code=result.ack_code,
-            error=error,
-            control_id=control_id,
-            channel=self.channel,
-            received_at=received_at,
-            step_id=STEP_ID,
-            headers=headers,
-        ).to_bytes()
-
-    def _reply(
-        self,
-        message: Message | None,
-        code: AckCode,
-        error: AckError | None,
-        errors: Sequence[AckError] = (),
-        text: str | None = None,
-    ) -> bytes:
-        ack = build_ack(
-            message,
-            ack_code=code,
-            control_id=self._ack_ids(),
-            at=self.clock(),
-            error=error,
-            errors=errors,
-            text=text,
-        )
-        self.stats.acks[code] += 1
-        codec = message.codec if message is not None else "ascii"
-        return encode_frame(ack.encode(codec, errors="replace"))
-
-    def _internal_error(self) -> bytes:
-        error = AckError(ErrorCode.APPLICATION_INTERNAL_ERROR, "application internal error")
-        return self._reply(None, "AE", error)
-
-
-def _salvage(head: bytes) -> Message | None:
-    """The parse of an oversize frame's first bytes, to echo its MSH-10."""
-    try:
-        return parse_bytes(head)
-    except Hl7ParseError:
-        return None
-
 
 __all__ = [
     "HL7_CONTENT_TYPE",
+    "STEP_ID",
     "AppendCallback",
     "CallbackAppender",
     "LatencyReservoir",

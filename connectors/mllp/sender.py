@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
+from ssl import SSLCertVerificationError, SSLContext
 from types import TracebackType
 
 import structlog
@@ -35,6 +36,10 @@ class MllpSender:
     same message, up to ``retries`` more times with exponential backoff from
     ``backoff_s``, then raises ``MllpSendError``. Sends on one sender are
     serialised; use several senders for concurrency.
+
+    With ``ssl`` (a client context, e.g. ``engine.tls.client_context``) the
+    connection is TLS; the server's certificate must match ``server_hostname``
+    (default: ``host``). A certificate that fails verification is not retried.
     """
 
     def __init__(
@@ -47,9 +52,13 @@ class MllpSender:
         retries: int = 3,
         backoff_s: float = 0.2,
         max_ack_bytes: int = 1_048_576,
+        ssl: SSLContext | None = None,
+        server_hostname: str | None = None,
     ) -> None:
         if retries < 0:
             raise ValueError("retries must be >= 0")
+        if server_hostname is not None and ssl is None:
+            raise ValueError("server_hostname is only meaningful with ssl")
         self.host = host
         self.port = port
         self.connect_timeout = connect_timeout
@@ -57,6 +66,8 @@ class MllpSender:
         self.retries = retries
         self.backoff_s = backoff_s
         self._max_ack_bytes = max_ack_bytes
+        self.ssl = ssl
+        self.server_hostname = server_hostname
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._decoder = MllpDecoder(max_ack_bytes)
@@ -93,6 +104,14 @@ class MllpSender:
                     # A reply may still come for the abandoned send: never reuse the socket.
                     self._abandon()
                     raise
+                except SSLCertVerificationError as exc:
+                    # The same certificate will fail the same way: retrying only delays.
+                    await self._disconnect()
+                    raise MllpSendError(
+                        f"TLS certificate of {self.host}:{self.port} not trusted: "
+                        f"{exc.verify_message or exc}",
+                        attempts=attempt,
+                    ) from exc
                 except (OSError, TimeoutError, _BadReply) as exc:
                     await self._disconnect()
                     if attempt == attempts:
@@ -108,7 +127,9 @@ class MllpSender:
     async def _attempt(self, payload: bytes, expected: str | None) -> Ack:
         if self._writer is None:
             async with asyncio.timeout(self.connect_timeout):
-                self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
+                self._reader, self._writer = await asyncio.open_connection(
+                    self.host, self.port, ssl=self.ssl, server_hostname=self.server_hostname
+                )
             self._decoder = MllpDecoder(self._max_ack_bytes)
         writer = self._writer
         # Anything unsolicited that arrived earlier is not this message's ACK.

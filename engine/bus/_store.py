@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import sqlite3
 import struct
+import threading
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from engine.bus._errors import BusError, InvalidBusUrlError
+from engine.bus._errors import BusError, BusWriteError, InvalidBusUrlError
 from engine.types import Headers, Record, TopicPartition
 
 SCHEMA_VERSION = 1
@@ -100,6 +101,38 @@ def connect(path: Path, *, busy_timeout_ms: int, synchronous: str) -> sqlite3.Co
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
     conn.execute(f"PRAGMA synchronous = {synchronous}")
     return conn
+
+
+class ReadConnections:
+    """One read-only connection per reading thread, opened on first use and all
+    closed together."""
+
+    def __init__(self, path: Path, *, busy_timeout_ms: int, synchronous: str) -> None:
+        self._path, self._busy_timeout_ms, self._synchronous = path, busy_timeout_ms, synchronous
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def get(self) -> sqlite3.Connection:
+        """This thread's connection."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(
+                self._path, busy_timeout_ms=self._busy_timeout_ms, synchronous=self._synchronous
+            )
+            conn.execute("PRAGMA query_only = ON")
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def close_all(self) -> None:
+        """Close every connection; threads that read again get new ones."""
+        with self._lock:
+            conns, self._all = self._all, []
+        self._local = threading.local()
+        for conn in conns:
+            conn.close()
 
 
 def init_schema(conn: sqlite3.Connection) -> None:
@@ -241,6 +274,57 @@ def append_fast(conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> None
     offset that is not the partition's next."""
     params = [value for row in rows for value in row]
     conn.execute(_values_sql(_FAST_APPEND, 8, len(rows)), params)
+
+
+def insert_topic(
+    conn: sqlite3.Connection,
+    name: str,
+    partitions: int,
+    retention_ms: int | None,
+    retention_bytes: int | None,
+    now_ms: int,
+) -> tuple[int, list[int]]:
+    """Add a topic and its partitions; returns its tid and its pids by partition."""
+    tid = conn.execute(
+        "INSERT INTO topics (name, partitions, retention_ms, retention_bytes, created_ms)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (name, partitions, retention_ms, retention_bytes, now_ms),
+    ).lastrowid
+    assert tid is not None
+    pids: list[int] = []
+    for part in range(partitions):
+        pid = conn.execute(
+            "INSERT INTO partitions (topic, part) VALUES (?, ?)", (name, part)
+        ).lastrowid
+        assert pid is not None
+        if pid >= MAX_PIDS:
+            raise BusWriteError(f"the log holds too many partitions ({pid})")
+        pids.append(pid)
+    return tid, pids
+
+
+def read_layout(
+    conn: sqlite3.Connection,
+) -> tuple[list[tuple[int, str, int, int | None, int | None]], list[tuple[int, str, int, int]]]:
+    """Every topic ``(tid, name, partitions, retention_ms, retention_bytes)`` and
+    every partition ``(pid, topic, part, next_offset)``."""
+    topics = conn.execute(
+        "SELECT tid, name, partitions, retention_ms, retention_bytes FROM topics"
+    ).fetchall()
+    partitions = conn.execute("SELECT pid, topic, part, next_offset FROM partitions").fetchall()
+    return topics, partitions
+
+
+def upsert_group_offsets(
+    conn: sqlite3.Connection, rows: Sequence[tuple[str, str, int, int, int]]
+) -> None:
+    """Store committed offsets, each ``(group, topic, partition, next_offset, at_ms)``."""
+    conn.executemany(
+        "INSERT INTO group_offsets (grp, topic, part, next_offset, committed_ms)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (grp, topic, part) DO UPDATE SET"
+        " next_offset = excluded.next_offset, committed_ms = excluded.committed_ms",
+        rows,
+    )
 
 
 def encode_headers(headers: Headers) -> bytes | None:

@@ -31,7 +31,6 @@ from engine.bus._errors import (
 from engine.bus._store import (
     DEDUP_INSERT,
     FAST_APPEND_ROWS,
-    MAX_PIDS,
     OFFSET_BITS,
     OFFSET_MASK,
     RECORD_INSERT,
@@ -42,7 +41,10 @@ from engine.bus._store import (
     find_dedup,
     init_schema,
     insert_many,
+    insert_topic,
     install_fast_append,
+    read_layout,
+    upsert_group_offsets,
 )
 from engine.bus.partitioner import murmur2
 from engine.types import AppendResult, TopicSpec
@@ -69,12 +71,6 @@ BatchCallback = Callable[[list[Outcome], dict[str, tuple[int, ...]], bool], None
 
 # Kafka's rule for topic names, so a name that works here works on Kafka too.
 _TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
-
-_UPSERT_OFFSET = (
-    "INSERT INTO group_offsets (grp, topic, part, next_offset, committed_ms) VALUES (?, ?, ?, ?, ?)"
-    " ON CONFLICT (grp, topic, part) DO UPDATE SET"
-    " next_offset = excluded.next_offset, committed_ms = excluded.committed_ms"
-)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -194,7 +190,15 @@ class LogWriter:
     def _write(self, batch: list[tuple[int, Any, Any]]) -> None:
         conn = self._conn
         assert conn is not None
-        fast = self._write_fast(conn, batch)
+        try:
+            fast = self._write_fast(conn, batch)
+        # Never let the thread die with callers waiting: the general path below
+        # retries the batch and reports what fails.
+        except Exception:  # noqa: BLE001
+            fast = None
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
         if fast is not None:
             outcomes, rows = fast
             self.stats.transactions += 1 if rows else 0
@@ -232,13 +236,13 @@ class LogWriter:
     def _write_fast(
         self, conn: sqlite3.Connection, batch: list[tuple[int, Any, Any]]
     ) -> tuple[list[Outcome], int] | None:
-        """The common batch (plain appends to known topics, no dedup id twice)
-        as one statement that is its own transaction; ``None`` when the batch
-        needs the general path, or the statement failed and nothing was written.
+        """The common batch (plain appends to known topics, no dedup id twice) as
+        one statement that is its own transaction; ``None`` when the batch needs
+        the general path, or the statement failed and wrote nothing.
 
-        Under load the writer otherwise waits for the GIL after each of its
-        statements while the event loop thread runs, and those waits, not
-        SQLite, were most of a transaction's time."""
+        Under load the writer otherwise waits for the GIL after each statement
+        while the event loop thread runs, and those waits, not SQLite, were
+        most of a transaction's time."""
         topics = self._topics
         if len(batch) > FAST_APPEND_ROWS or any(
             kind != APPEND or payload[0] not in topics for kind, _, payload in batch
@@ -246,29 +250,26 @@ class LogWriter:
             return None
         # _prepare moves round-robin counters; a fallback must not move them twice.
         robin = {payload[0]: topics[payload[0]].round_robin for _, _, payload in batch}
-        now = self.config.clock_ms()
-        nxt = self._next
+        now, nxt = self.config.clock_ms(), self._next
         moved: dict[int, int] = {}
         seen: set[tuple[int, str]] = set()
         outcomes: list[Outcome] = []
         rows: list[tuple[Any, ...]] = []
         for _, fut, payload in batch:
             try:
-                name, partition, pid, tid, key, value, hblob, dedup_id, size = self._prepare(
-                    conn, payload
-                )
+                name, part, pid, tid, key, value, hblob, dedup, size = self._prepare(conn, payload)
             except (ValueError, TypeError, OverflowError) as exc:
                 outcomes.append((fut, None, exc))
                 continue
-            if dedup_id is not None:
-                if (tid, dedup_id) in seen:
-                    rows = []
-                    break
-                seen.add((tid, dedup_id))
+            if dedup is not None:
+                if (tid, dedup) in seen:
+                    break  # a duplicate within the batch: the general path answers it
+                seen.add((tid, dedup))
             offset = moved.get(pid, nxt[pid])
             moved[pid] = offset + 1
-            rows.append(((pid << OFFSET_BITS) | offset, now, size, key, value, hblob, tid, dedup_id))
-            outcomes.append((fut, AppendResult(name, partition, offset), None))
+            rid = (pid << OFFSET_BITS) | offset
+            rows.append((rid, now, size, key, value, hblob, tid, dedup))
+            outcomes.append((fut, AppendResult(name, part, offset), None))
         else:
             try:
                 if rows:
@@ -348,7 +349,7 @@ class LogWriter:
                 else:
                     outcomes.append((fut, value, None))
         if commits:
-            conn.executemany(_UPSERT_OFFSET, commits)
+            upsert_group_offsets(conn, commits)
         return len(placed) - sum(1 for r in placed if r.duplicate)
 
     def _prepare(self, conn: sqlite3.Connection, request: Request) -> _Prepared:
@@ -423,23 +424,10 @@ class LogWriter:
             raise InvalidTopicError(f"topic {name!r} needs at least one partition")
         retention_ms = spec.retention_ms if spec else self.config.retention_ms
         retention_bytes = spec.retention_bytes if spec else self.config.retention_bytes
-        tid = conn.execute(
-            "INSERT INTO topics (name, partitions, retention_ms, retention_bytes, created_ms)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (name, partitions, retention_ms, retention_bytes, now),
-        ).lastrowid
-        pids: list[int] = []
-        for part in range(partitions):
-            pid = conn.execute(
-                "INSERT INTO partitions (topic, part) VALUES (?, ?)", (name, part)
-            ).lastrowid
-            assert pid is not None
-            if pid >= MAX_PIDS:
-                raise BusWriteError(f"the log holds too many partitions ({pid})")
-            pids.append(pid)
+        tid, pids = insert_topic(conn, name, partitions, retention_ms, retention_bytes, now)
+        for part, pid in enumerate(pids):
             self._next[pid] = 0
             self._pid_topic[pid] = (name, part)
-        assert tid is not None
         topic = self._topics[name] = _Topic(tid, pids, retention_ms, retention_bytes)
         self._new_topics[name] = tuple(pids)
         return topic
@@ -447,16 +435,13 @@ class LogWriter:
     def _reload(self, conn: sqlite3.Connection) -> None:
         old = self._topics
         self._topics = {}
-        for tid, name, count, rms, rbytes in conn.execute(
-            "SELECT tid, name, partitions, retention_ms, retention_bytes FROM topics"
-        ):
+        topics, partitions = read_layout(conn)
+        for tid, name, count, rms, rbytes in topics:
             rr = old[name].round_robin if name in old else 0
             self._topics[name] = _Topic(tid, [0] * count, rms, rbytes, rr)
         self._next.clear()
         self._pid_topic.clear()
-        for pid, name, part, nxt in conn.execute(
-            "SELECT pid, topic, part, next_offset FROM partitions"
-        ):
+        for pid, name, part, nxt in partitions:
             self._topics[name].pids[part] = pid
             self._next[pid] = nxt
             self._pid_topic[pid] = (name, part)

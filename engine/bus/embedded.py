@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -39,11 +38,11 @@ from engine.bus._errors import (
 )
 from engine.bus._writer import (
     APPEND,
-    AppendCallback,
     APPEND_MANY,
     COMMIT,
     CREATE,
     RETENTION,
+    AppendCallback,
     LogWriter,
     Outcome,
     WriterConfig,
@@ -126,9 +125,9 @@ class EmbeddedLog:
         self._writer: LogWriter | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._read_pool: ThreadPoolExecutor | None = None
-        self._local = threading.local()
-        self._read_conns: list[sqlite3.Connection] = []
-        self._read_conns_lock = threading.Lock()
+        self._readers = _store.ReadConnections(
+            self.path, busy_timeout_ms=busy_timeout_ms, synchronous=synchronous.upper()
+        )
         self._retention_task: asyncio.Task[None] | None = None
         self._appended = asyncio.Event()
         self._groups: dict[str, GroupMembers] = {}
@@ -149,7 +148,6 @@ class EmbeddedLog:
         writer = LogWriter(self._config, loop, self._on_batch)
         await asyncio.wrap_future(writer.start())
         self._loop, self._writer, self._stats = loop, writer, writer.stats
-        self._local = threading.local()
         self._read_pool = ThreadPoolExecutor(self._read_threads, "wardstream-bus-read")
         if self.retention_interval_s is not None:
             self._retention_task = loop.create_task(self._retention_loop(self.retention_interval_s))
@@ -173,10 +171,7 @@ class EmbeddedLog:
         pool, self._read_pool = self._read_pool, None
         if pool is not None:
             await asyncio.to_thread(pool.shutdown, wait=True)
-        with self._read_conns_lock:
-            conns, self._read_conns = self._read_conns, []
-        for conn in conns:
-            conn.close()
+        self._readers.close_all()
         self._signal_appended()
 
     async def create_topics(self, specs: Sequence[TopicSpec]) -> None:
@@ -209,17 +204,11 @@ class EmbeddedLog:
         nothing and returns the original's partition and offset with
         ``duplicate=True``. A cancelled caller's record may still be written.
         """
-        writer = self._writer
-        if writer is None:
-            raise BusClosedError(f"embedded log {self.url} is not started")
-        if type(value) is not bytes:
-            value = _as_bytes(value, "value")
-        if key is not None and type(key) is not bytes:
-            key = _as_bytes(key, "key")
+        writer, request = self._request(topic, value, key, headers, partition, dedup_id)
         if self._handover:
             self._hand_over()  # keep the order of appends made from this loop
         future: asyncio.Future[AppendResult] = writer.loop.create_future()
-        writer.submit(APPEND, future, (topic, value, key, headers, partition, dedup_id))
+        writer.submit(APPEND, future, request)
         return await future
 
     def append_nowait(
@@ -233,14 +222,27 @@ class EmbeddedLog:
         dedup_id: str | None = None,
         callback: AppendCallback,
     ) -> None:
-        """``append`` without an awaitable: queue the record and return at once;
+        """``append`` without an awaitable, for callers answering thousands of
+        appends a second (a future and a task per record cost more than the
+        rest of the append): queue the record and return at once;
         ``callback(result, None)`` runs on the event loop once it is committed,
         ``callback(None, error)`` if it cannot be written. Raises only what
-        keeps it from being queued (``BusClosedError``, ``TypeError``).
+        keeps it from being queued (``BusClosedError``, ``TypeError``). Call it
+        from the event loop's thread."""
+        writer, request = self._request(topic, value, key, headers, partition, dedup_id)
+        if not self._handover:
+            writer.loop.call_soon(self._hand_over)
+        self._handover.append((callback, request))
 
-        For callers answering thousands of appends a second (the MLLP listener):
-        a future and a task per record cost more than the rest of the append.
-        """
+    def _request(
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | None,
+        headers: Headers,
+        partition: int | None,
+        dedup_id: str | None,
+    ) -> tuple[LogWriter, tuple[str, bytes, bytes | None, Headers, int | None, str | None]]:
         writer = self._writer
         if writer is None:
             raise BusClosedError(f"embedded log {self.url} is not started")
@@ -248,23 +250,18 @@ class EmbeddedLog:
             value = _as_bytes(value, "value")
         if key is not None and type(key) is not bytes:
             key = _as_bytes(key, "key")
-        if not self._handover:
-            writer.loop.call_soon(self._hand_over)
-        self._handover.append((callback, (topic, value, key, headers, partition, dedup_id)))
+        return writer, (topic, value, key, headers, partition, dedup_id)
 
     def _hand_over(self) -> None:
-        """Queue this loop iteration's ``append_nowait`` requests for the writer.
-
-        Each one queued alone can wake the writer thread, which then takes the
-        GIL while the loop is still reading the next connection's frames: more
-        thread switches and smaller transactions. Queued together after the
-        loop's I/O callbacks, frames read in one iteration share a transaction."""
+        """Queue this loop iteration's ``append_nowait`` requests for the writer:
+        queued one by one, each could wake the writer thread to fight the loop
+        for the GIL while the loop still reads the next frames; queued together
+        after the loop's I/O callbacks, they share a transaction."""
         requests, self._handover = self._handover, []
         writer = self._writer
         if writer is None:
             error = BusClosedError(f"embedded log {self.url} is stopped")
-            for callback, _ in requests:
-                callback(None, error)
+            self._on_batch([(callback, None, error) for callback, _ in requests], {}, False)
             return
         for callback, request in requests:
             writer.submit(APPEND, callback, request)
@@ -385,18 +382,7 @@ class EmbeddedLog:
     def _call_read(self, fn: Callable[..., _T], args: tuple[Any, ...]) -> _T:
         """Runs on a read thread, with that thread's own connection."""
         try:
-            conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-            if conn is None:
-                conn = _store.connect(
-                    self.path,
-                    busy_timeout_ms=self._config.busy_timeout_ms,
-                    synchronous=self._config.synchronous,
-                )
-                conn.execute("PRAGMA query_only = ON")
-                self._local.conn = conn
-                with self._read_conns_lock:
-                    self._read_conns.append(conn)
-            return fn(conn, *args)
+            return fn(self._readers.get(), *args)
         except sqlite3.Error as exc:
             raise BusError(f"bus read failed: {exc}") from exc
 

@@ -59,26 +59,38 @@ def intake_envelope_bytes(
     dumping cost more than the rest of an append). Every value is a plain string
     here, so nothing needs validating beyond the aware ``received_at``."""
     header = message.header
-    fixed = (
-        ("sending_application", header.sending_application),
-        ("sending_facility", header.sending_facility),
-        ("message_type", header.message_type),
-    )
-    # A caller's header of the same name replaces the value in place, as in a dict.
-    pairs = {**dict(fixed), **headers}.items() if headers else fixed
-    head = ",".join(f"{_json_str(k)}:{_json_str(v)}" for k, v in pairs)
+    enc = _json_str
+    if headers and not _INTAKE_HEADERS.isdisjoint(headers):
+        # A caller's header of the same name replaces the value in place, as in a dict.
+        merged = {
+            "sending_application": header.sending_application,
+            "sending_facility": header.sending_facility,
+            "message_type": header.message_type,
+            **headers,
+        }
+        head = ",".join(f"{enc(k)}:{enc(v)}" for k, v in merged.items())
+    else:
+        head = (
+            f'"sending_application":{enc(header.sending_application)}'
+            f',"sending_facility":{enc(header.sending_facility)}'
+            f',"message_type":{enc(header.message_type)}'
+        )
+        if headers:
+            head += "".join(f",{enc(k)}:{enc(v)}" for k, v in headers.items())
     envelope = (
         f'{{"schema_version":{ENVELOPE_SCHEMA_VERSION}'
-        f',"id":{_json_str(envelope_id or uuid.uuid4().hex)}'
-        f',"correlation_id":{_json_str(header.control_id)}'
-        f',"channel":{_json_str(channel)}'
+        f',"id":{enc(envelope_id or uuid.uuid4().hex)}'
+        f',"correlation_id":{enc(header.control_id)}'
+        f',"channel":{enc(channel)}'
         f',"received_at":"{_iso_datetime(received_at)}"'
         f',"content_type":"{HL7_CONTENT_TYPE}"'
-        f',"payload":{_json_str(message.text)}'
+        f',"payload":{enc(message.text)}'
         f',"headers":{{{head}}},"trail":[]}}'
     )
     return envelope.encode()
 
+
+_INTAKE_HEADERS = frozenset({"sending_application", "sending_facility", "message_type"})
 
 # A JSON string as pydantic writes it: UTF-8 kept, quotes, backslashes and
 # control characters escaped. Raises TypeError for anything but a str.
@@ -86,6 +98,7 @@ _json_str = encode_basestring
 
 
 _AWARE_DATETIME: TypeAdapter[datetime] = TypeAdapter(AwareDatetime)
+_ISO_SECONDS: dict[tuple[int, ...], str] = {}
 
 
 def _iso_datetime(at: datetime) -> str:
@@ -94,8 +107,17 @@ def _iso_datetime(at: datetime) -> str:
     if offset is None:
         raise ValueError("received_at must be timezone-aware")
     if not offset:
-        text = at.isoformat()
-        return text[:-6] + "Z"  # "+00:00" (a zero offset carries no seconds)
+        # isoformat is a good part of the envelope's cost: the date and time to
+        # the second are formatted once per second (a zero offset's wall time is
+        # the instant's, so the fields are a complete key).
+        key = (at.year, at.month, at.day, at.hour, at.minute, at.second)
+        text = _ISO_SECONDS.get(key)
+        if text is None:
+            if len(_ISO_SECONDS) >= 64:
+                _ISO_SECONDS.clear()
+            text = _ISO_SECONDS[key] = at.replace(microsecond=0, tzinfo=None).isoformat()
+        microsecond = at.microsecond
+        return f"{text}.{microsecond:06d}Z" if microsecond else f"{text}Z"
     if offset.seconds % 60 or offset.microseconds:
         # Sub-minute offsets: rare enough to leave their format to pydantic.
         return _AWARE_DATETIME.dump_json(at).decode()[1:-1]

@@ -302,17 +302,25 @@ def _check_header(
     return None
 
 
+# Segment names already seen well formed: nearly every message repeats a few.
+_WELL_FORMED: set[str] = set()
+
+
 def _check_segments(message: Message) -> IntakeResult:
     for position, segment in enumerate(message, start=1):
-        if _SEGMENT_NAME.fullmatch(segment.name) is None:
-            return _refuse(
-                "AE",
-                ErrorCode.SEGMENT_SEQUENCE_ERROR,
-                f"segment {position} has a malformed name (truncated or corrupt message)",
-                None,
-                message,
-            )
-        if position > 1 and segment.name == "MSH":
+        name = segment.name
+        if name not in _WELL_FORMED:
+            if _SEGMENT_NAME.fullmatch(name) is None:
+                return _refuse(
+                    "AE",
+                    ErrorCode.SEGMENT_SEQUENCE_ERROR,
+                    f"segment {position} has a malformed name (truncated or corrupt message)",
+                    None,
+                    message,
+                )
+            if len(_WELL_FORMED) < 4096:
+                _WELL_FORMED.add(name)
+        if position > 1 and name == "MSH":
             return _refuse(
                 "AE",
                 ErrorCode.SEGMENT_SEQUENCE_ERROR,

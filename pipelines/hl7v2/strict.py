@@ -131,6 +131,7 @@ class _Checker:
         if delimiters.truncation:
             encoding["TRUNCATION"] = delimiters.truncation
         self.encoding = encoding
+        self.field_separator = delimiters.field
 
     def add(self, code: ErrorCode, location: str | None, text: str) -> None:
         self.errors.append(StrictError(code, location, text))
@@ -158,8 +159,9 @@ class _Checker:
 
     def _check_sequence(self, message: Message, names: list[str]) -> None:
         header = message.header
-        structure = self._structure(header.message_structure, header.message_code,
-                                    header.trigger_event)  # fmt: skip
+        structure = self._structure(
+            header.message_structure, header.message_code, header.trigger_event
+        )
         if structure is None:
             kind = header.message_type or "(empty)"
             self.add(
@@ -231,18 +233,30 @@ class _Checker:
         except (HL7apyException, ValueError, KeyError, IndexError):
             self.add(ErrorCode.SEGMENT_SEQUENCE_ERROR, place, f"segment {place} could not be read")
             return
+        # Fields the version does not define (withdrawn, or past the last one),
+        # numbered from the text: hl7apy keeps them as nameless children.
+        name = raw[:3]
+        defined = {int(child[0].rsplit("_", 1)[-1]) for child in reference[1]}
+        shift = 1 if name == "MSH" else 0  # MSH-1 is the separator itself
+        for index, value in enumerate(raw.split(self.field_separator)[1:], start=1):
+            if value and index + shift not in defined:
+                where = f"{place}-{index + shift}"
+                self.add(
+                    ErrorCode.DATA_TYPE_ERROR,
+                    where,
+                    f"{where} is not a field of {name} in HL7 {self.version}",
+                )
         self._check_children(segment, reference[1], place, field_level=True)
 
     def _check_children(
         self, element: Any, children: Sequence[Reference], place: str, *, field_level: bool
     ) -> None:
         defined = {child[0] for child in children}
-        if any(child.name not in defined for child in element.children):
-            what = "fields" if field_level else "components"
+        if not field_level and any(child.name not in defined for child in element.children):
             self.add(
                 ErrorCode.DATA_TYPE_ERROR,
                 place,
-                f"{place} has more {what} than HL7 {self.version} defines",
+                f"{place} has more components than HL7 {self.version} defines",
             )
         for name, reference, (least, most), _ in children:
             number = name.rsplit("_", 1)[-1]
@@ -261,6 +275,13 @@ class _Checker:
                 self.add(
                     ErrorCode.REQUIRED_FIELD_MISSING, where, f"required {what} {where} is missing"
                 )
+            if most == 0 and found:
+                self.add(
+                    ErrorCode.DATA_TYPE_ERROR,
+                    where,
+                    f"{where} is withdrawn in HL7 {self.version} and must be empty",
+                )
+                continue
             if most != -1 and len(found) > most:
                 self.add(
                     ErrorCode.DATA_TYPE_ERROR,

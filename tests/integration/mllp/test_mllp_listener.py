@@ -18,7 +18,7 @@ from structlog.testing import capture_logs
 from connectors.mllp import MllpDecoder, MllpListener, MllpSender, encode_frame
 from engine.bus import open_bus
 from engine.bus.embedded import EmbeddedLog
-from engine.types import Envelope
+from engine.types import AppendResult, Bus, Envelope
 from pipelines.hl7v2 import Ack, parse, parse_ack, parse_bytes
 from schemas.topics import DLQ, RAW_HL7V2, default_topics
 from tests.hl7_factory import adt
@@ -39,13 +39,33 @@ async def bus(tmp_path: Any) -> AsyncIterator[EmbeddedLog]:
     await log.stop()
 
 
-@pytest.fixture
-async def start_listener(bus: EmbeddedLog) -> AsyncIterator[StartListener]:
+class AwaitOnly:
+    """The embedded log seen through the plain ``Bus.append`` only, as a driver
+    without completion callbacks (Kafka) is: the listener then answers on its
+    awaiting path, one task per connection."""
+
+    def __init__(self, log: EmbeddedLog) -> None:
+        self.log = log
+        self.url = log.url
+
+    async def append(self, topic: str, value: bytes, **options: Any) -> AppendResult:
+        return await self.log.append(topic, value, **options)
+
+
+@pytest.fixture(params=["callbacks", "awaiting"])
+async def start_listener(
+    bus: EmbeddedLog, request: pytest.FixtureRequest
+) -> AsyncIterator[StartListener]:
     started: list[MllpListener] = []
 
     async def start(**options: Any) -> MllpListener:
-        options.setdefault("bus", bus)
-        listener = MllpListener(channel=CHANNEL, port=0, clock=lambda: NOW, **options)
+        target = options.pop("bus", bus)
+        if request.param == "awaiting":
+            target = AwaitOnly(target)
+        listener = MllpListener(
+            channel=CHANNEL, bus=cast(Bus, target), port=0, clock=lambda: NOW, **options
+        )
+        assert listener.inline == (request.param == "callbacks")
         await listener.start()
         started.append(listener)
         return listener
@@ -426,3 +446,37 @@ async def test_logs_carry_no_message_content(start_listener: StartListener) -> N
     assert all(e["channel"] == CHANNEL for e in logs)
     for secret in ("OKONKWO", "ADAEZE", "MRN7781234", "19610923"):
         assert secret not in repr(logs)
+
+
+async def test_pipelined_mix_is_answered_in_order_and_stored_once(
+    start_listener: StartListener, bus: EmbeddedLog
+) -> None:
+    listener = await start_listener()
+    client = await Client.connect(listener.port)
+    frames = [
+        frame(adt("A01", "X-1", "P1")),
+        frame(f"{MSH}|XYZ^A01|X-2|P|2.5\r"),
+        frame(adt("A01", "X-1", "P1")),  # the same message again, in the same write
+        frame(adt("A02", "X-3", "P2")),
+    ]
+    await client.write(b"".join(frames))
+    acks = [await client.ack() for _ in frames]
+    assert [(a.code, a.control_id) for a in acks] == [
+        ("AA", "X-1"),
+        ("AR", "X-2"),
+        ("AA", "X-1"),
+        ("AA", "X-3"),
+    ]
+    assert sorted(e.correlation_id for e in await stored(bus, RAW_HL7V2)) == ["X-1", "X-3"]
+    assert [e.correlation_id for e in await stored(bus, DLQ)] == ["X-2"]
+
+
+async def test_a_refusal_stands_when_the_dead_letter_cannot_be_written(
+    start_listener: StartListener, tmp_path: Any
+) -> None:
+    listener = await start_listener(bus=open_bus(f"sqlite:///{tmp_path}/closed.db"))
+    client = await Client.connect(listener.port)
+    await client.write(frame(f"{MSH}|XYZ^A01|R-1|P|2.5\r"))
+    ack = await client.ack()
+    assert (ack.code, ack.control_id, ack.error_codes) == ("AR", "R-1", ("200",))
+    assert listener.stats.append_failures == 1

@@ -137,3 +137,46 @@ def test_parse_ack_without_msa_is_an_error() -> None:
     with pytest.raises(Hl7ParseError) as caught:
         parse_ack(INBOUND)
     assert caught.value.location == "MSA-1"
+
+
+def test_one_err_segment_per_error_and_msa3_from_text() -> None:
+    first = AckError(ErrorCode.SEGMENT_SEQUENCE_ERROR, "required segment PV1 is missing", "PV1")
+    second = AckError(ErrorCode.DATA_TYPE_ERROR, "PID-7.1 is not a valid DTM value", "PID-7.1")
+    third = AckError(ErrorCode.REQUIRED_FIELD_MISSING, "required field PID-3 is missing", "PID-3")
+    text = build_ack(
+        parse(INBOUND),
+        ack_code="AE",
+        control_id="A9",
+        at=AT,
+        error=first,
+        errors=[second, third],
+        text="3 problems against HL7 2.3.1",
+    )
+    ack = parse(text)
+    assert ack.get("MSA-1") == "AE"
+    assert ack.get("MSA-3") == "3 problems against HL7 2.3.1"
+    errs = ack.segments("ERR")
+    assert [e.value(3) for e in errs] == ["100", "102", "101"]
+    assert [(e.value(2), e.value(2, 3), e.value(2, 5)) for e in errs] == [
+        ("PV1", "", ""),
+        ("PID", "7", "1"),
+        ("PID", "3", ""),
+    ]
+    assert [e.value(4) for e in errs] == ["E", "E", "E"]
+    assert errs[1].value(7) == "PID-7.1 is not a valid DTM value"
+    assert parse_ack(text).error_codes == ("100", "102", "101")
+
+
+def test_errors_alone_make_the_msa3_text_from_the_first() -> None:
+    only = AckError(ErrorCode.DATA_TYPE_ERROR, "EVN-2.1 is not a valid DTM value", "EVN-2.1")
+    ack = parse(build_ack(parse(INBOUND), ack_code="AE", control_id="B1", at=AT, errors=[only]))
+    assert ack.get("MSA-3") == "EVN-2.1 is not a valid DTM value"
+    assert [e.value(3) for e in ack.segments("ERR")] == ["102"]
+
+
+def test_equal_instants_in_other_zones_print_their_own_time() -> None:
+    inbound = parse(INBOUND)
+    utc = datetime(2024, 5, 1, 11, 30, 5, tzinfo=UTC)
+    for at in (utc, utc.astimezone(timezone(timedelta(hours=1))), utc, utc + timedelta(seconds=1)):
+        ack = parse(build_ack(inbound, ack_code="AA", control_id="T", at=at))
+        assert ack.get("MSH-7") == at.strftime("%Y%m%d%H%M%S%z")
