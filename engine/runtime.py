@@ -71,6 +71,7 @@ def _listener_stats(listener: MllpListener) -> dict[str, Any]:
         "acks": dict(stats.acks),
         "oversize_frames": stats.oversize_frames,
         "append_failures": stats.append_failures,
+        "strict_refused": stats.strict_refused,
         "connections_open": stats.connections_open,
         "connections_total": stats.connections_total,
         "ack_p50_ms": _ms(stats.latency.p50()),

@@ -217,6 +217,31 @@ class Bus(Protocol):
         ...
 
 
+AppendCallback = Callable[[AppendResult | None, BaseException | None], None]
+"""Called on the event loop once an append is durable: (result, None) or (None, error)."""
+
+
+@runtime_checkable
+class CallbackAppender(Protocol):
+    """A bus that can also take an append with a completion callback instead of
+    returning an awaitable (the embedded log does): no task or future per record
+    on the hot path. ``append_nowait`` raises at once only when the append cannot
+    even be queued (the bus is closed); every other outcome goes to ``callback``,
+    after the record is durable."""
+
+    def append_nowait(
+        self,
+        topic: str,
+        value: bytes,
+        *,
+        key: bytes | None = None,
+        headers: Headers = (),
+        partition: int | None = None,
+        dedup_id: str | None = None,
+        callback: AppendCallback,
+    ) -> None: ...
+
+
 class Source(Protocol):
     """Produces envelopes into the runtime. The ``ack`` callback given with each
     envelope is awaited by the runtime only after the durable append."""

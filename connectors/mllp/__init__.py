@@ -8,12 +8,7 @@ from connectors.mllp.framing import (
     OversizeFrame,
     encode_frame,
 )
-from connectors.mllp.listener import (
-    HL7_CONTENT_TYPE,
-    AppendCallback,
-    CallbackAppender,
-    MllpListener,
-)
+from connectors.mllp.listener import HL7_CONTENT_TYPE, MllpListener
 from connectors.mllp.sender import MllpSender, MllpSendError, encode_message
 from pipelines.hl7v2.ack import Ack
 
@@ -22,8 +17,6 @@ __all__ = [
     "HL7_CONTENT_TYPE",
     "START_BLOCK",
     "Ack",
-    "AppendCallback",
-    "CallbackAppender",
     "LatencyReservoir",
     "ListenerStats",
     "MllpDecoder",

@@ -26,7 +26,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
 from ssl import SSLContext
-from typing import Protocol, runtime_checkable
 
 import structlog
 
@@ -34,7 +33,7 @@ from connectors.mllp._answers import STEP_ID, Answers, sequential_ids
 from connectors.mllp._connection import Connection, Reply
 from connectors.mllp._stats import LatencyReservoir, ListenerStats
 from connectors.mllp.framing import OversizeFrame
-from engine.types import AppendResult, Bus, Headers
+from engine.types import AppendCallback, AppendResult, Bus, CallbackAppender
 from pipelines.hl7v2 import (
     HL7_CONTENT_TYPE,
     MESSAGE_TYPES,
@@ -47,30 +46,6 @@ from pipelines.hl7v2 import (
 from pipelines.hl7v2._intake import intake_envelope_bytes
 from pipelines.hl7v2.strict import StrictError, strict_errors
 from schemas.topics import DLQ, RAW_HL7V2
-
-AppendCallback = Callable[[AppendResult | None, BaseException | None], None]
-"""Called once, on the event loop, with the result of a committed append or the
-error that kept it from being written."""
-
-
-@runtime_checkable
-class CallbackAppender(Protocol):
-    """A bus that can take an append with a completion callback instead of
-    returning an awaitable (the embedded log does). ``append_nowait`` raises
-    at once only when the append cannot even be queued (the bus is closed);
-    every other outcome goes to ``callback``, after the record is durable."""
-
-    def append_nowait(
-        self,
-        topic: str,
-        value: bytes,
-        *,
-        key: bytes | None = None,
-        headers: Headers = (),
-        partition: int | None = None,
-        dedup_id: str | None = None,
-        callback: AppendCallback,
-    ) -> None: ...
 
 
 def _utc_now() -> datetime:
@@ -387,8 +362,6 @@ class MllpListener:
 __all__ = [
     "HL7_CONTENT_TYPE",
     "STEP_ID",
-    "AppendCallback",
-    "CallbackAppender",
     "LatencyReservoir",
     "ListenerStats",
     "MllpListener",

@@ -47,7 +47,7 @@ from engine.bus._store import (
     upsert_group_offsets,
 )
 from engine.bus.partitioner import murmur2
-from engine.types import AppendResult, TopicSpec
+from engine.types import AppendCallback, AppendResult, TopicSpec
 
 APPEND = 0  # payload: Request -> AppendResult
 APPEND_MANY = 1  # payload: Sequence[Request] -> list[AppendResult], all in one transaction
@@ -62,7 +62,6 @@ Request = tuple[str, bytes, bytes | None, Any, int | None, str | None]
 _Prepared = tuple[str, int, int, int, bytes | None, bytes, bytes | None, str | None, int]
 """(topic, partition, pid, tid, key, value, encoded headers, dedup_id, size)."""
 
-AppendCallback = Callable[[AppendResult | None, BaseException | None], None]
 """Completion callback of ``EmbeddedLog.append_nowait``: (result, None) or (None, error)."""
 
 Outcome = tuple["asyncio.Future[Any] | AppendCallback", Any, BaseException | None]

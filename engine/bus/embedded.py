@@ -42,13 +42,19 @@ from engine.bus._writer import (
     COMMIT,
     CREATE,
     RETENTION,
-    AppendCallback,
     LogWriter,
     Outcome,
     WriterConfig,
     WriteStats,
 )
-from engine.types import AppendResult, Headers, Record, TopicPartition, TopicSpec
+from engine.types import (
+    AppendCallback,
+    AppendResult,
+    Headers,
+    Record,
+    TopicPartition,
+    TopicSpec,
+)
 
 _T = TypeVar("_T")
 _log = structlog.get_logger(__name__)

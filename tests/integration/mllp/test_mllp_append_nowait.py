@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from connectors.mllp import CallbackAppender
 from engine.bus.embedded import BusClosedError, EmbeddedLog
-from engine.types import AppendResult, TopicSpec
+from engine.types import AppendResult, CallbackAppender, TopicSpec
 
 WAIT = 10.0
 Outcome = tuple[AppendResult | None, BaseException | None]
