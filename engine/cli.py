@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import sys
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
@@ -39,6 +40,9 @@ def _cmd_up(args: argparse.Namespace) -> int:
     async def main() -> None:
         engine = Engine(config)
         await engine.start()
+        # Everything built at start-up (app, models, schemas) lives as long as the
+        # process: keep it out of every later garbage collection.
+        gc.freeze()
         await engine.run_until_stopped()
 
     run_event_loop(main())
