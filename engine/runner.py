@@ -82,15 +82,19 @@ class StepRunner(PollingRunner):
         envelope = self._decode(record)
         if isinstance(envelope, Emit):
             return [envelope]
+        self.state.begin()
         try:
             emits = list(self.processor.process(envelope, self.state))
         except Exception as exc:
+            # Whatever the step changed before it failed is undone with it.
+            self.state.rollback()
             self.dead_letters += 1
             log.exception("step raised", correlation_id=envelope.correlation_id)
             reason = f"step raised {type(exc).__name__}"
             letter = dead_letter(envelope, step_id=self.step_id, reason=reason, at=self.clock())
             letter.envelope.id = output_id(envelope.id, self.step_id, 0)
             return [letter]
+        self.state.end()
         for index, emit in enumerate(emits):
             emit.envelope.id = output_id(envelope.id, self.step_id, index)
             stage = emit.envelope.trail[-1] if emit.envelope.trail else None

@@ -29,20 +29,33 @@ CREATE TABLE IF NOT EXISTS applied (
 
 
 class StepState:
-    """The in-memory view of one step's keyed state, tracking what changed."""
+    """The in-memory view of one step's keyed state, tracking what changed.
+
+    ``begin()`` opens an undo journal for one event and ``rollback()`` restores
+    every key it touched, so a step that fails half-way through an event leaves
+    the state as it was before that event.
+    """
 
     def __init__(self, values: dict[str, bytes]) -> None:
         self._values = values
         self._dirty: dict[str, bytes | None] = {}
+        self._undo: dict[str, tuple[bytes | None, bool, bytes | None]] | None = None
 
     def get(self, key: str) -> bytes | None:
         return self._values.get(key)
 
+    def _remember(self, key: str) -> None:
+        undo = self._undo
+        if undo is not None and key not in undo:
+            undo[key] = (self._values.get(key), key in self._dirty, self._dirty.get(key))
+
     def put(self, key: str, value: bytes) -> None:
+        self._remember(key)
         self._values[key] = value
         self._dirty[key] = value
 
     def delete(self, key: str) -> None:
+        self._remember(key)
         if self._values.pop(key, None) is not None:
             self._dirty[key] = None
 
@@ -52,6 +65,27 @@ class StepState:
     def take_dirty(self) -> dict[str, bytes | None]:
         dirty, self._dirty = self._dirty, {}
         return dirty
+
+    def begin(self) -> None:
+        """Start journaling changes (one event's worth)."""
+        self._undo = {}
+
+    def end(self) -> None:
+        """Keep the journaled changes."""
+        self._undo = None
+
+    def rollback(self) -> None:
+        """Undo every change since :meth:`begin`."""
+        undo, self._undo = self._undo or {}, None
+        for key, (value, was_dirty, dirty_value) in undo.items():
+            if value is None:
+                self._values.pop(key, None)
+            else:
+                self._values[key] = value
+            if was_dirty:
+                self._dirty[key] = dirty_value
+            else:
+                self._dirty.pop(key, None)
 
 
 class StateStore:
