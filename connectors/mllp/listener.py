@@ -18,8 +18,6 @@ awaiting each append.
 from __future__ import annotations
 
 import asyncio
-import random
-import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -33,7 +31,7 @@ from connectors.mllp._answers import STEP_ID, Answers, sequential_ids
 from connectors.mllp._connection import Connection, Reply
 from connectors.mllp._stats import LatencyReservoir, ListenerStats
 from connectors.mllp.framing import OversizeFrame
-from engine.types import AppendCallback, AppendResult, Bus, CallbackAppender
+from engine.types import AppendCallback, AppendResult, Bus, CallbackAppender, new_id
 from pipelines.hl7v2 import (
     HL7_CONTENT_TYPE,
     MESSAGE_TYPES,
@@ -50,14 +48,6 @@ from schemas.topics import DLQ, RAW_HL7V2
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def _random_ids() -> Callable[[], str]:
-    """Envelope ids like ``uuid4().hex``, from a generator seeded once by the OS:
-    ``uuid4`` per message reads the OS entropy source, and that system call
-    hands the GIL to the bus writer thread in the middle of every message."""
-    rng = random.Random(uuid.uuid4().int)
-    return lambda: f"{rng.getrandbits(128):032x}"
 
 
 class MllpListener:
@@ -110,7 +100,7 @@ class MllpListener:
         self.clock = clock
         self.strict = strict
         self.ssl = ssl
-        self._envelope_ids = _random_ids()
+        self._envelope_ids = new_id
         self.stats = ListenerStats()
         self.log = structlog.get_logger(channel=channel)
         self.answers = Answers(
