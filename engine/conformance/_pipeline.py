@@ -77,7 +77,7 @@ def split_input(data: bytes) -> list[bytes | str]:
     return [data]
 
 
-def parse_message(raw: bytes | str) -> Message:
+def parse_corpus_input(raw: bytes | str) -> Message:
     """Parse one message as intake does. Raises :class:`Hl7ParseError`."""
     return parse_bytes(raw) if isinstance(raw, bytes) else parse(raw)
 
@@ -139,7 +139,7 @@ __all__ = [
     "Hl7ParseError",
     "PipelineRun",
     "is_batch",
-    "parse_message",
+    "parse_corpus_input",
     "run_message",
     "split_input",
 ]

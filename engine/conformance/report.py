@@ -19,7 +19,7 @@ from engine.conformance._pairing import compare_bundles
 from engine.conformance._pipeline import (
     Hl7ParseError,
     is_batch,
-    parse_message,
+    parse_corpus_input,
     run_message,
     split_input,
 )
@@ -192,7 +192,7 @@ def _outcomes(corpus: Path, entry: dict[str, Any], default_tz: tzinfo) -> Iterab
     for position, raw in enumerate(raws, start=1):
         label = f"{name}#{position}" if batch else name
         try:
-            message = parse_message(raw)
+            message = parse_corpus_input(raw)
             message_type = message.header.message_type
         except Hl7ParseError as exc:
             yield MessageOutcome(label, fallback_type, template, expected, parse_error=str(exc))
