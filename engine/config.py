@@ -420,9 +420,17 @@ class FhirConfig(_Settings):
 class RuntimeConfig(_Settings):
     """Backpressure and lifecycle of the engine."""
 
-    queue_size: int = Field(default=1000, ge=1, description="Capacity of each inter-stage queue.")
-    max_in_flight: int = Field(
-        default=64, ge=1, description="Envelopes one step may process concurrently."
+    batch_size: int = Field(
+        default=500,
+        ge=1,
+        description="Records a pipeline step or sink takes from the bus per poll: the bound on"
+        " the work each stage holds in memory at once.",
+    )
+    max_pending_frames: int = Field(
+        default=64,
+        ge=1,
+        description="MLLP frames one connection may have read ahead of their ACKs; the"
+        " connection stops being read beyond it until ACKs catch up (backpressure).",
     )
     shutdown_grace_s: float = Field(
         default=10, ge=0, description="Seconds to drain in-flight work on shutdown."

@@ -154,6 +154,7 @@ class Engine:
                 max_frame_bytes=source.max_frame_bytes,
                 idle_timeout_s=source.idle_timeout_s,
                 max_connections=source.max_connections,
+                max_pending_frames=cfg.runtime.max_pending_frames,
                 strict=channel.strict,
                 clock=utc_now,
                 ssl=tls_context,
@@ -173,7 +174,12 @@ class Engine:
 
     def _step(self, processor: Any, topics: list[str]) -> StepRunner:
         return StepRunner(
-            bus=self.bus, processor=processor, topics=topics, store=self.store, clock=utc_now
+            bus=self.bus,
+            processor=processor,
+            topics=topics,
+            store=self.store,
+            clock=utc_now,
+            max_batch=self.config.runtime.batch_size,
         )
 
     def _drain_order(self) -> list[list[StepRunner] | list[SinkRunner]]:
@@ -194,7 +200,14 @@ class Engine:
         return dead_letter
 
     def _sink(self, sink: Sink, group: str) -> SinkRunner:
-        return SinkRunner(bus=self.bus, sink=sink, group=group, topics=[FHIR_OUT], clock=utc_now)
+        return SinkRunner(
+            bus=self.bus,
+            sink=sink,
+            group=group,
+            topics=[FHIR_OUT],
+            clock=utc_now,
+            max_batch=self.config.runtime.batch_size,
+        )
 
     def _destination(self, config: FhirDestinationConfig) -> FhirRestWriter:
         return FhirRestWriter(

@@ -68,7 +68,7 @@ channels:
     source: {type: file}
   - source: {type: mllp}
 runtime:
-  queue_size: 0
+  batch_size: 0
 """
     assert lint(tmp_path, text) == [
         "wardstream.yaml:2:8: bus.url: expected sqlite:///PATH or kafka://HOST:PORT[,HOST:PORT],"
@@ -82,7 +82,7 @@ runtime:
         "wardstream.yaml:10:13: channels[1].source: Input tag 'file' found using 'type'"
         " does not match any of the expected tags: 'mllp'",
         "wardstream.yaml:11:5: channels[2].name: Field required",
-        "wardstream.yaml:13:15: runtime.queue_size: Input should be greater than or equal to 1",
+        "wardstream.yaml:13:15: runtime.batch_size: Input should be greater than or equal to 1",
     ]
 
 
@@ -134,10 +134,10 @@ def test_top_level_must_be_a_mapping(tmp_path: Path, text: str, kind: str) -> No
 
 
 def test_duplicate_keys_are_errors(tmp_path: Path) -> None:
-    text = "runtime:\n  queue_size: 10\n  queue_size: 20\n"
+    text = "runtime:\n  batch_size: 10\n  batch_size: 20\n"
     assert lint(tmp_path, text) == [
-        "wardstream.yaml:3:3: runtime.queue_size:"
-        " duplicate key 'queue_size' (first given on line 2)"
+        "wardstream.yaml:3:3: runtime.batch_size:"
+        " duplicate key 'batch_size' (first given on line 2)"
     ]
 
 
@@ -172,13 +172,13 @@ def test_log_level_is_case_insensitive(tmp_path: Path) -> None:
 
 def test_config_error_lists_every_issue(tmp_path: Path) -> None:
     path = tmp_path / "ws.yaml"
-    path.write_text("http: {port: -1}\nruntime: {max_in_flight: 0}\n", encoding="utf-8")
+    path.write_text("http: {port: -1}\nruntime: {max_pending_frames: 0}\n", encoding="utf-8")
     with pytest.raises(ConfigError) as caught:
         load_config(path, environ={})
     assert [type(i) for i in caught.value.issues] == [LintIssue, LintIssue]
     assert str(caught.value).splitlines() == [
         f"{path}:1:14: http.port: Input should be greater than or equal to 0",
-        f"{path}:2:26: runtime.max_in_flight: Input should be greater than or equal to 1",
+        f"{path}:2:31: runtime.max_pending_frames: Input should be greater than or equal to 1",
     ]
 
 
