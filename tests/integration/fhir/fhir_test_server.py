@@ -10,9 +10,12 @@ import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import uvicorn
+
+from engine.types import Envelope
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -113,3 +116,27 @@ async def serve(app: ScriptedServer) -> AsyncIterator[ScriptedServer]:
         server.force_exit = True
         async with asyncio.timeout(10):
             await task
+
+
+BUNDLE_TIME = datetime(2026, 1, 5, 10, 15, tzinfo=UTC)
+
+
+def bundle_envelope(patient: str) -> Envelope:
+    """A ``fhir.out`` envelope: a one-Patient transaction Bundle."""
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "resource": {"resourceType": "Patient", "id": patient, "active": True},
+                "request": {"method": "PUT", "url": f"Patient/{patient}"},
+            }
+        ],
+    }
+    return Envelope(
+        correlation_id=f"MSG-{patient}",
+        channel="adt-in",
+        received_at=BUNDLE_TIME,
+        content_type="application/fhir+json",
+        payload=json.dumps(bundle),
+    )

@@ -18,30 +18,16 @@ from engine.sink_runner import SinkRunner, bus_dead_letters
 from engine.types import Emit, Envelope
 from schemas.topics import DLQ, FHIR_OUT
 from tests.engine_process import free_port
-from tests.integration.fhir.fhir_test_server import Reply, ScriptedServer, eventually, serve
+from tests.integration.fhir.fhir_test_server import (
+    Reply,
+    ScriptedServer,
+    bundle_envelope,
+    eventually,
+    serve,
+)
 
 NOW = datetime(2026, 1, 5, 10, 15, tzinfo=UTC)
 WAIT = 10.0
-
-
-def bundle_envelope(patient: str) -> Envelope:
-    bundle = {
-        "resourceType": "Bundle",
-        "type": "transaction",
-        "entry": [
-            {
-                "resource": {"resourceType": "Patient", "id": patient, "active": True},
-                "request": {"method": "PUT", "url": f"Patient/{patient}"},
-            }
-        ],
-    }
-    return Envelope(
-        correlation_id=f"MSG-{patient}",
-        channel="adt-in",
-        received_at=NOW,
-        content_type="application/fhir+json",
-        payload=json.dumps(bundle),
-    )
 
 
 def refusal(text: str) -> Reply:

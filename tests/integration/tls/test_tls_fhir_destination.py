@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import ssl
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -15,32 +14,11 @@ import uvicorn
 
 from connectors.fhir.writer import FhirDestinationUnavailable, FhirRestWriter
 from engine.tls import server_context
-from engine.types import Envelope
-from tests.integration.fhir.fhir_test_server import ScriptedServer
+from tests.integration.fhir.fhir_test_server import ScriptedServer, bundle_envelope
 from tests.integration.tls.tls_certs import TlsFiles
 
 NOW = datetime(2026, 1, 5, 10, 15, tzinfo=UTC)
 WAIT_S = 10.0
-
-
-def bundle_envelope(patient: str) -> Envelope:
-    bundle = {
-        "resourceType": "Bundle",
-        "type": "transaction",
-        "entry": [
-            {
-                "resource": {"resourceType": "Patient", "id": patient, "active": True},
-                "request": {"method": "PUT", "url": f"Patient/{patient}"},
-            }
-        ],
-    }
-    return Envelope(
-        correlation_id=f"MSG-{patient}",
-        channel="adt-in",
-        received_at=NOW,
-        content_type="application/fhir+json",
-        payload=json.dumps(bundle),
-    )
 
 
 class _HttpsServer(uvicorn.Server):
