@@ -77,7 +77,7 @@ class EngineProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"engine exited {self.proc.returncode}: {self.log_tail()}")
             try:
-                if httpx.get(f"{self.http}/readyz", timeout=0.5).status_code == 200:
+                if self.get("/readyz", timeout=0.5).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
@@ -97,5 +97,5 @@ class EngineProcess:
         self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout)
 
-    def get(self, path: str) -> httpx.Response:
-        return httpx.get(f"{self.http}{path}", timeout=5.0)
+    def get(self, path: str, *, timeout: float = 5.0) -> httpx.Response:
+        return httpx.get(f"{self.http}{path}", timeout=timeout)

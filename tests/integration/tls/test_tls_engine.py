@@ -5,10 +5,7 @@ configured CA, and the API over HTTPS with its bearer token."""
 from __future__ import annotations
 
 import asyncio
-import os
 import ssl
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -42,27 +39,6 @@ class HttpsEngineProcess(EngineProcess):
     @property
     def http(self) -> str:
         return f"https://127.0.0.1:{self.http_port}"
-
-    def start(self, timeout: float = 30.0) -> None:
-        self.write_config()
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "engine.cli", "up", "-c", str(self.config_path)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"engine exited {self.proc.returncode}: {self.log_tail()}")
-            try:
-                if self.get("/readyz", timeout=0.5).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"engine not ready in {timeout}s: {self.log_tail()}")
 
     def get(self, path: str, *, token: str | None = None, timeout: float = 5.0) -> httpx.Response:
         headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
