@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from engine._sqlite import SqliteWorker
-from engine.fhir._sql import search_sql
+from engine.fhir._sql import PendingWrites, search_sql
 from engine.fhir.search import SearchQuery, index_rows
 
 _SCHEMA = """
@@ -51,6 +51,10 @@ CREATE TABLE IF NOT EXISTS idx_date (
 CREATE INDEX IF NOT EXISTS idx_date_start ON idx_date (type, param, start);
 CREATE INDEX IF NOT EXISTS idx_date_owner ON idx_date (type, id);
 """
+
+# Built once: json.dumps with options makes a new encoder on every call.
+_HASH_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_CONTENT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 WriteStatus = Literal["created", "updated", "unchanged", "matched"]
@@ -132,8 +136,7 @@ def content_hash(resource: dict[str, Any]) -> str:
             body["meta"] = meta
         else:
             body.pop("meta")
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(_HASH_JSON.encode(body).encode()).hexdigest()
 
 
 def _rewrite_references(value: Any, mapping: dict[str, str]) -> Any:
@@ -217,21 +220,27 @@ class FhirStore:
         self, groups: Sequence[Sequence[Write]]
     ) -> list[list[WriteResult] | FhirStoreError]:
         """Apply each group all-or-nothing, in one SQLite transaction for all:
-        a group that fails is rolled back alone and reported in its slot."""
+        a group that fails leaves nothing and is reported in its slot."""
 
         def run(db: sqlite3.Connection) -> list[list[WriteResult] | FhirStoreError]:
             now = instant(self._clock())
             out: list[list[WriteResult] | FhirStoreError] = []
+            pending = PendingWrites()
             db.execute("BEGIN IMMEDIATE")
             try:
+                pending.prefetch(db, _update_keys(groups))
                 for group in groups:
-                    db.execute("SAVEPOINT grp")
+                    if any(write.if_none_exist is not None for write in group):
+                        pending.flush(db)  # the search must see the writes before it
+                    # A group writes into its own child: dropped if it fails.
+                    child = PendingWrites(pending)
                     try:
-                        out.append(self._apply(db, group, now))
+                        out.append(self._apply(db, child, group, now))
                     except FhirStoreError as exc:
-                        db.execute("ROLLBACK TO grp")
                         out.append(exc)
-                    db.execute("RELEASE grp")
+                        continue
+                    pending.merge(child)
+                pending.flush(db)
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
@@ -240,7 +249,13 @@ class FhirStore:
 
         return await self._sqlite.run(run)
 
-    def _apply(self, db: sqlite3.Connection, group: Sequence[Write], now: str) -> list[WriteResult]:
+    def _apply(
+        self,
+        db: sqlite3.Connection,
+        pending: PendingWrites,
+        group: Sequence[Write],
+        now: str,
+    ) -> list[WriteResult]:
         # Ids first, so references between the group's resources can be resolved.
         targets: list[tuple[str, StoredResource | None]] = []
         mapping: dict[str, str] = {}
@@ -261,7 +276,7 @@ class FhirStore:
                 results.append(WriteResult("matched", matched))
                 continue
             resource = _rewrite_references(write.resource, mapping) if mapping else write.resource
-            results.append(_upsert(db, {**resource, "id": id_}, now))
+            results.append(_upsert(db, pending, {**resource, "id": id_}, now))
         return results
 
     async def close(self) -> None:
@@ -302,43 +317,34 @@ def _match(db: sqlite3.Connection, write: Write) -> StoredResource | None:
     return _stored(rows[0]) if rows else None
 
 
-_INDEX_INSERTS = (
-    "INSERT INTO idx_token (type, id, param, system, value) VALUES (?, ?, ?, ?, ?)",
-    "INSERT INTO idx_ref (type, id, param, target) VALUES (?, ?, ?, ?)",
-    'INSERT INTO idx_date (type, id, param, start, "end") VALUES (?, ?, ?, ?, ?)',
-)
+def _update_keys(groups: Sequence[Sequence[Write]]) -> list[tuple[str, str]]:
+    """(type, id) of every write at a known id: the rows to read up front."""
+    return [
+        (str(write.resource.get("resourceType", "")), write.id)
+        for group in groups
+        for write in group
+        if write.id is not None and write.if_none_exist is None
+    ]
 
 
-def _upsert(db: sqlite3.Connection, resource: dict[str, Any], now: str) -> WriteResult:
+def _upsert(
+    db: sqlite3.Connection, pending: PendingWrites, resource: dict[str, Any], now: str
+) -> WriteResult:
     type_, id_ = str(resource["resourceType"]), str(resource["id"])
     digest = content_hash(resource)
-    current = db.execute(
-        "SELECT type, id, version, last_updated, content, hash FROM resources"
-        " WHERE type = ? AND id = ?",
-        (type_, id_),
-    ).fetchone()
-    if current is not None and current[5] == digest:
-        return WriteResult("unchanged", _stored(current[:5]))
+    current = pending.lookup(db, (type_, id_))
+    if current is not None and current[4] == digest:
+        _, _, version, last_updated, _, content = current
+        stored = StoredResource(type_, id_, int(version), last_updated, json.loads(content))
+        return WriteResult("unchanged", stored)
     version = 1 if current is None else int(current[2]) + 1
     meta = dict(resource.get("meta") or {})
     meta.update(versionId=str(version), lastUpdated=now)
     body = {**resource, "meta": meta}
-    content = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
-    db.execute(
-        "INSERT OR REPLACE INTO resources (type, id, version, last_updated, hash, content)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        (type_, id_, version, now, digest, content),
+    content = _CONTENT_JSON.encode(body)
+    pending.put(
+        (type_, id_, version, now, digest, content), index_rows(body), replaces=current is not None
     )
-    if current is not None:
-        for table in ("idx_token", "idx_ref", "idx_date"):
-            db.execute(f"DELETE FROM {table} WHERE type = ? AND id = ?", (type_, id_))
-    rows = index_rows(body)
-    tokens: list[tuple[Any, ...]] = [(type_, id_, p, s or "", v) for p, s, v in rows.tokens]
-    refs: list[tuple[Any, ...]] = [(type_, id_, p, t) for p, t in rows.references]
-    dates: list[tuple[Any, ...]] = [(type_, id_, p, s, e) for p, s, e in rows.dates]
-    for sql, values in zip(_INDEX_INSERTS, (tokens, refs, dates), strict=True):
-        if values:
-            db.executemany(sql, values)
     stored = StoredResource(type_, id_, version, now, body)
     return WriteResult("created" if current is None else "updated", stored)
 
